@@ -1,0 +1,18 @@
+"""fborn: a JAX-style functional ML library (traced pure functions, composable transforms,
+numba CPU kernels and WGSL GPU shaders)."""
+
+from fborn import errors, lax, tree_util
+from fborn.core.array import Array, Device
+from fborn.core.aval import ShapedArray, ShapeDtypeStruct
+from fborn.core.config import config
+from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr, typecheck_jaxpr
+from fborn.core.primitive import Primitive
+from fborn.transforms.make_jaxpr import eval_shape, make_jaxpr
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Array", "ClosedJaxpr", "Device", "Jaxpr", "Primitive", "ShapeDtypeStruct", "ShapedArray",
+    "config", "errors", "eval_jaxpr", "eval_shape", "lax", "make_jaxpr", "tree_util",
+    "typecheck_jaxpr",
+]

@@ -1,0 +1,1 @@
+"""fborn.io (see DESIGN.md)."""

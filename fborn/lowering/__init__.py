@@ -1,0 +1,1 @@
+"""fborn.lowering (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""fborn.models (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""fborn.transforms (see DESIGN.md)."""
