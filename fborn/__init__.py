@@ -1,7 +1,7 @@
 """fborn: a JAX-style functional ML library (traced pure functions, composable transforms,
 numba CPU kernels and WGSL GPU shaders)."""
 
-from fborn import errors, lax, tree_util
+from fborn import errors, lax, numpy, scipy, tree_util
 from fborn.core.array import Array, Device
 from fborn.core.aval import ShapedArray, ShapeDtypeStruct
 from fborn.core.config import config
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ClosedJaxpr", "Device", "Jaxpr", "Primitive", "ShapeDtypeStruct", "ShapedArray",
-    "config", "errors", "eval_jaxpr", "eval_shape", "lax", "make_jaxpr", "tree_util",
+    "config", "errors", "eval_jaxpr", "eval_shape", "lax", "make_jaxpr", "numpy", "scipy",
+    "tree_util",
     "typecheck_jaxpr",
 ]

@@ -1,0 +1,1 @@
+"""``fborn.scipy``: scipy-like functions built on fborn.numpy."""
