@@ -17,7 +17,7 @@ class FbornError(Exception):
 
 
 class FbornShapeError(FbornError, TypeError):
-    """Operand shapes do not fit an operation (names the primitive, the shapes and the call site)."""
+    """Operand shapes do not fit an operation (names the primitive, shapes and call site)."""
 
 
 class FbornDtypeError(FbornError, TypeError):

@@ -1,4 +1,4 @@
-"""``Primitive``: a named operation whose rules (abstract eval, impl, jvp, ...) live side by side."""
+"""``Primitive``: a named operation whose rules (abstract eval, impl, jvp...) live side by side."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import numpy as np
 from fborn.core.array import Array, ArrayImpl, array_from_numpy, scalar_array
 from fborn.core.aval import ShapedArray
 from fborn.core.errors import ConcretizationError, LeakedTracerError
+from fborn.core.numpy_errors import call_quietly
 
 if TYPE_CHECKING:
     from fborn.core.primitive import Primitive
@@ -100,9 +101,28 @@ def to_array(x: Any) -> Array:
 
 
 class EvalInterpreter(Interpreter):
-    """The bottom interpreter: runs each primitive's reference implementation eagerly."""
+    """The bottom interpreter: runs each primitive's reference implementation eagerly.
+
+    Output avals are cached per (primitive, input avals, params), so repeated small eager ops
+    skip the shape checks after the first call.
+    """
 
     name = "eval"
+
+    def __init__(self) -> None:
+        self._avals_cache: dict[Any, Any] = {}
+
+    def _abstract_eval(self, prim: Primitive, avals: list[ShapedArray], params: dict) -> Any:
+        try:
+            key = (prim, *avals, *params.items())
+            return self._avals_cache[key]
+        except KeyError:
+            out = self._avals_cache[key] = prim.abstract_eval(*avals, **params)
+            if len(self._avals_cache) > 4096:
+                self._avals_cache.clear()
+            return out
+        except TypeError:  # unhashable params
+            return prim.abstract_eval(*avals, **params)
 
     def process_primitive(self, prim: Primitive, args: Sequence[Any], params: dict) -> Any:
         values = []
@@ -114,8 +134,8 @@ class EvalInterpreter(Interpreter):
                 arg = to_array(arg)
             values.append(arg._value)
             avals.append(arg.aval)
-        out_avals = prim.abstract_eval(*avals, **params)
-        outs = prim.impl(*values, **params)
+        out_avals = self._abstract_eval(prim, avals, params)
+        outs = call_quietly(prim.impl, *values, **params)
         if prim.multiple_results:
             return [_wrap(o, a) for o, a in zip(outs, out_avals, strict=True)]
         return _wrap(outs, out_avals)
@@ -128,7 +148,7 @@ def _wrap(value: Any, aval: ShapedArray) -> ArrayImpl:
 
 
 current_var: contextvars.ContextVar[Interpreter] = contextvars.ContextVar(
-    "fborn_interpreter", default=EvalInterpreter()
+    "fborn_interpreter", default=EvalInterpreter()  # noqa: B039 - one shared bottom interpreter
 )
 
 

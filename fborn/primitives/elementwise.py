@@ -28,16 +28,6 @@ INTEGRAL = "iub"
 ANY = "fiub"
 
 
-def _quiet(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-    """Run a numpy implementation with floating-point warnings silenced (IEEE results stand)."""
-
-    def run(*args: np.ndarray, **params: object) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return fn(*args, **params)
-
-    return run
-
-
 def _in_float64(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     """Compute a special function in float64 and round back to the operand's dtype."""
     return lambda x: fn(x).astype(x.dtype)
@@ -52,7 +42,7 @@ def unary(name: str, impl: Callable[..., np.ndarray], kinds: str = FLOAT) -> Pri
         check_dtype_kind(x, kinds)
         return x
 
-    prim.def_impl(_quiet(impl))
+    prim.def_impl(impl)
     return prim
 
 
@@ -70,7 +60,7 @@ def binary(name: str, impl: Callable[..., np.ndarray], kinds: str = NUMERIC,
             return ShapedArray(shape, out_dtype, False)
         return ShapedArray(shape, dtype, x.weak_type and y.weak_type)
 
-    prim.def_impl(_quiet(impl))
+    prim.def_impl(impl)
     return prim
 
 
@@ -209,7 +199,6 @@ def _integer_pow_abstract(x: ShapedArray, *, y: int) -> ShapedArray:
 
 
 @integer_pow_p.def_impl
-@_quiet
 def _integer_pow_impl(x: np.ndarray, *, y: int) -> np.ndarray:
     if y == 0:
         return np.ones_like(x)
@@ -226,7 +215,6 @@ def _convert_abstract(x: ShapedArray, *, new_dtype: np.dtype, weak_type: bool) -
 
 
 @convert_element_type_p.def_impl
-@_quiet
 def _convert_impl(x: np.ndarray, *, new_dtype: np.dtype, weak_type: bool) -> np.ndarray:
     if dtypes.is_float(x.dtype) and dtypes.is_int(new_dtype):
         info = np.iinfo(new_dtype)

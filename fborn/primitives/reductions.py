@@ -32,8 +32,7 @@ def reduction(name: str, impl: Callable[..., np.ndarray], kinds: str,
 
     @prim.def_impl
     def _impl(x: np.ndarray, *, axes: tuple[int, ...]) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return np.asarray(impl(x, axes))
+        return np.asarray(impl(x, axes))
 
     return prim
 
@@ -107,8 +106,7 @@ def _cumulative(name: str, accumulate: Callable[..., np.ndarray], kinds: str) ->
     @prim.def_impl
     def _impl(x: np.ndarray, *, axis: int, reverse: bool) -> np.ndarray:
         src = np.flip(x, axis) if reverse else x
-        with np.errstate(all="ignore"):
-            out = accumulate(src, axis=axis, dtype=x.dtype) if x.size else src.copy()
+        out = accumulate(src, axis=axis, dtype=x.dtype) if x.size else src.copy()
         return np.flip(out, axis) if reverse else out
 
     return prim

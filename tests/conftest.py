@@ -1,0 +1,35 @@
+"""Test configuration: a hypothesis profile that keeps CI fast, and config isolation."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import fborn
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+settings.register_profile(
+    "dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _restore_config():
+    """Every test starts from the default configuration (x64 off) and cannot leak changes."""
+    saved = dict(fborn.config._values)
+    yield
+    fborn.config._values.clear()
+    fborn.config._values.update(saved)
+
+
+@pytest.fixture
+def x64():
+    """Enable 64-bit types for one test."""
+    fborn.config.update("enable_x64", True)
+    yield
