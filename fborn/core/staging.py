@@ -39,6 +39,7 @@ class StagingInterpreter(Interpreter):
         self.eqns: list[JaxprEqn] = []
         self.constvars: dict[int, Var] = {}
         self.const_values: list[Any] = []
+        self.producers: dict[int, JaxprEqn] = {}
         self.alive = True
 
     def new_arg(self, aval: ShapedArray) -> StagingTracer:
@@ -62,15 +63,29 @@ class StagingInterpreter(Interpreter):
         return var
 
     def process_primitive(self, prim: Primitive, args: Sequence[Any], params: dict) -> Any:
-        in_atoms = [self.to_atom(a) for a in args]
+        return self.add_eqn(prim, [self.to_atom(a) for a in args], params)
+
+    def add_eqn(self, prim: Primitive, in_atoms: list[Atom], params: dict) -> Any:
+        """Record ``prim`` applied to ``in_atoms``; returns its output tracer(s)."""
         out_avals = prim.abstract_eval(*[a.aval for a in in_atoms], **params)
+        out_vars = [Var(a) for a in out_avals] if prim.multiple_results else [Var(out_avals)]
+        eqn = JaxprEqn(prim, in_atoms, out_vars, params)
+        self.eqns.append(eqn)
+        for v in out_vars:
+            self.producers[id(v)] = eqn
         if not prim.multiple_results:
-            var = Var(out_avals)
-            self.eqns.append(JaxprEqn(prim, in_atoms, [var], params))
-            return StagingTracer(self, var)
-        out_vars = [Var(a) for a in out_avals]
-        self.eqns.append(JaxprEqn(prim, in_atoms, out_vars, params))
+            return StagingTracer(self, out_vars[0])
         return [StagingTracer(self, v) for v in out_vars]
+
+    def finish(self, in_tracers: Sequence[StagingTracer], outs: Sequence[Any]) -> ClosedJaxpr:
+        """The closed jaxpr from ``in_tracers`` to ``outs``; marks this interpreter finished."""
+        try:
+            out_atoms = [self.to_atom(o) for o in outs]
+        finally:
+            self.alive = False
+        jaxpr = Jaxpr(list(self.constvars.values()), [t.var for t in in_tracers], out_atoms,
+                      self.eqns)
+        return ClosedJaxpr(jaxpr, self.const_values)
 
 
 def trace_to_jaxpr(fun: Callable[..., Sequence[Any]], in_avals: Sequence[ShapedArray]
@@ -85,8 +100,7 @@ def trace_to_jaxpr(fun: Callable[..., Sequence[Any]], in_avals: Sequence[ShapedA
     try:
         with set_interpreter(interp):
             outs = fun(*args)
-        out_atoms = [interp.to_atom(o) for o in outs]
-    finally:
+    except BaseException:
         interp.alive = False
-    jaxpr = Jaxpr(list(interp.constvars.values()), [t.var for t in args], out_atoms, interp.eqns)
-    return ClosedJaxpr(jaxpr, interp.const_values)
+        raise
+    return interp.finish(args, outs)

@@ -173,6 +173,10 @@ class _NodeKind:
     def __repr__(self) -> str:
         return f"<node kind {self.type.__qualname__}>"
 
+    def __reduce__(self) -> tuple[Any, tuple[type]]:
+        # Copies and unpickled kinds must be *the* kind of their type (kinds compare by identity).
+        return _lookup_kind, (self.type,)
+
 
 # Types registered by users (and the built-in node types), by exact type.
 _registry: dict[type, _NodeKind] = {}
@@ -293,6 +297,16 @@ def _namedtuple_kind(t: type) -> _NodeKind:
         lambda x: ([(GetAttrKey(f), c) for f, c in zip(fields, x, strict=True)], None),
     )
     return _dispatch.setdefault(t, kind)
+
+
+def _lookup_kind(t: type) -> _NodeKind:
+    """The node kind registered for type ``t`` (used when unpickling treedefs)."""
+    kind = _dispatch.get(t)
+    if kind is None and issubclass(t, tuple) and hasattr(t, "_fields"):
+        kind = _namedtuple_kind(t)
+    if kind is None:
+        raise ValueError(f"{t.__module__}.{t.__qualname__} is not registered as a pytree node")
+    return kind
 
 
 def _kind_of(x: Any) -> _NodeKind | None:
@@ -638,6 +652,16 @@ class PyTreeDef:
             return (kind, aux, tuple([sub(c) for c in children]))
 
         return PyTreeDef(sub(self._node), self.num_leaves * inner.num_leaves)
+
+    def __reduce__(self) -> tuple[type[PyTreeDef], tuple[Any, int]]:
+        # The cached hash is not carried over: hashes of types differ between processes.
+        return PyTreeDef, (self._node, self.num_leaves)
+
+    def __copy__(self) -> PyTreeDef:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PyTreeDef:
+        return self
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PyTreeDef):

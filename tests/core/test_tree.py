@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import operator
+import pickle
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -92,19 +94,24 @@ def get_by_path(t: Any, path: tuple) -> Any:
     return t
 
 
-_keys = st.text(alphabet="abcdefg", min_size=1, max_size=3)
+_KEY_POOL = ["a", "b", "c", "ab", "x", "zz"]
+
+
+def _keyed(container: type) -> Any:
+    """Build ``container`` from values and a key permutation (so insertion order is unsorted)."""
+    return lambda vals, keys: container(zip(keys, vals, strict=False))
 
 
 def _extend(children: st.SearchStrategy) -> st.SearchStrategy:
+    vals = st.lists(children, max_size=4)
+    perms = st.permutations(_KEY_POOL)
     return st.one_of(
-        st.lists(children, max_size=4),
-        st.lists(children, max_size=4).map(tuple),
-        st.dictionaries(_keys, children, max_size=4),
+        vals,
+        vals.map(tuple),
+        st.builds(_keyed(dict), vals, perms),
         st.builds(Point, children, children),
         st.builds(Pair, children, children),
-        st.lists(st.tuples(_keys, children), max_size=4, unique_by=lambda kv: kv[0]).map(
-            collections.OrderedDict
-        ),
+        st.builds(_keyed(collections.OrderedDict), vals, perms),
     )
 
 
@@ -286,6 +293,31 @@ def test_treedef_hash_eq_and_repr() -> None:
         a.num_leaves = 3  # type: ignore[misc]
     with pytest.raises(AttributeError):
         a.extra = 1  # type: ignore[attr-defined]
+
+
+def test_treedef_copy_and_pickle() -> None:
+    treedef = tu.tree_structure(
+        (
+            1,
+            {"a": [2, None]},
+            Point(3, 4),
+            collections.OrderedDict(z=5),
+            collections.defaultdict(list),
+        )
+    )
+    assert copy.copy(treedef) is treedef
+    assert copy.deepcopy({"t": treedef})["t"] is treedef
+    restored = pickle.loads(pickle.dumps(treedef))
+    assert restored == treedef
+    assert hash(restored) == hash(treedef)
+    assert repr(restored) == repr(treedef)
+    assert tu.tree_unflatten(restored, [1, 2, 3, 4, 5]) == (
+        1,
+        {"a": [2, None]},
+        Point(3, 4),
+        collections.OrderedDict(z=5),
+        collections.defaultdict(list),
+    )
 
 
 def test_treedef_children_node_data_compose() -> None:
