@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from fborn.core import dtypes
+from fborn.core.array import ArrayImpl
 from fborn.core.aval import ShapedArray
 from fborn.core.errors import FbornDtypeError, FbornShapeError
 from fborn.core.primitive import Primitive
@@ -272,3 +273,274 @@ def _clamp_impl(lo: np.ndarray, x: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.minimum(np.maximum(x, lo), hi)
 
 stop_gradient_p = unary("stop_gradient", lambda x: x, ANY)
+
+
+# --- transform rules (written with fborn.lax so they are themselves transformable) -----------
+from fborn.lax import _ops as lax  # noqa: E402
+from fborn.primitives import rules  # noqa: E402
+from fborn.primitives.rules import (  # noqa: E402
+    Zero,
+    defjvp,
+    defjvp_with_output,
+    instantiate,
+    is_undefined,
+    tangent_aval,
+    zero_jvp,
+)
+
+
+def _like(x: object, value: float) -> object:
+    """A constant ``value`` with ``x``'s dtype and shape (a cheap broadcast scalar)."""
+    aval = x.aval
+    return lax.broadcast_in_dim(ArrayImpl(np.array(value, dtype=aval.dtype)), aval.shape, ())
+
+
+for _prim in (sign_p, floor_p, ceil_p, round_p, is_finite_p, nextafter_p, and_p, or_p, xor_p,
+              not_p, shift_left_p, shift_right_logical_p, shift_right_arithmetic_p, eq_p, ne_p,
+              lt_p, le_p, gt_p, ge_p, stop_gradient_p):
+    zero_jvp(_prim)
+
+for _prim in (neg_p, sign_p, floor_p, ceil_p, round_p, is_finite_p, exp_p, exp2_p, log_p,
+              expm1_p, log1p_p, tanh_p, logistic_p, sin_p, cos_p, tan_p, asin_p, acos_p, atan_p,
+              sinh_p, cosh_p, asinh_p, acosh_p, atanh_p, sqrt_p, rsqrt_p, cbrt_p, abs_p,
+              square_p, not_p, erf_p, erfc_p, erf_inv_p, lgamma_p, digamma_p, add_p, sub_p,
+              mul_p, div_p, rem_p, pow_p, max_p, min_p, atan2_p, nextafter_p, and_p, or_p, xor_p,
+              shift_left_p, shift_right_logical_p, shift_right_arithmetic_p, eq_p, ne_p, lt_p,
+              le_p, gt_p, ge_p, integer_pow_p, convert_element_type_p, stop_gradient_p):
+    rules.batch_elementwise(_prim)
+
+defjvp(neg_p, lambda t, x: lax.neg(t))
+neg_p.transpose = lambda ct, x: [lax.neg(ct)]
+defjvp_with_output(exp_p, lambda t, out, x: lax.mul(t, out))
+defjvp_with_output(exp2_p, lambda t, out, x: lax.mul(t, lax.mul(out, _like(out, np.log(2)))))
+defjvp(log_p, lambda t, x: lax.div(t, x))
+defjvp_with_output(expm1_p, lambda t, out, x: lax.mul(t, lax.add(out, _like(out, 1))))
+defjvp(log1p_p, lambda t, x: lax.div(t, lax.add(x, _like(x, 1))))
+defjvp_with_output(tanh_p, lambda t, out, x: lax.mul(t, lax.sub(_like(out, 1), lax.mul(out, out))))
+defjvp_with_output(logistic_p, lambda t, out, x: lax.mul(t, lax.mul(out, lax.sub(_like(out, 1),
+                                                                                   out))))
+defjvp(sin_p, lambda t, x: lax.mul(t, lax.cos(x)))
+defjvp(cos_p, lambda t, x: lax.neg(lax.mul(t, lax.sin(x))))
+defjvp_with_output(tan_p, lambda t, out, x: lax.mul(t, lax.add(_like(out, 1), lax.mul(out, out))))
+defjvp(asin_p, lambda t, x: lax.mul(t, lax.rsqrt(lax.sub(_like(x, 1), lax.mul(x, x)))))
+defjvp(acos_p, lambda t, x: lax.neg(lax.mul(t, lax.rsqrt(lax.sub(_like(x, 1), lax.mul(x, x))))))
+defjvp(atan_p, lambda t, x: lax.div(t, lax.add(_like(x, 1), lax.mul(x, x))))
+defjvp(sinh_p, lambda t, x: lax.mul(t, lax.cosh(x)))
+defjvp(cosh_p, lambda t, x: lax.mul(t, lax.sinh(x)))
+defjvp(asinh_p, lambda t, x: lax.mul(t, lax.rsqrt(lax.add(lax.mul(x, x), _like(x, 1)))))
+defjvp(acosh_p, lambda t, x: lax.mul(t, lax.rsqrt(lax.mul(lax.sub(x, _like(x, 1)),
+                                                          lax.add(x, _like(x, 1))))))
+defjvp(atanh_p, lambda t, x: lax.div(t, lax.sub(_like(x, 1), lax.mul(x, x))))
+defjvp_with_output(sqrt_p, lambda t, out, x: lax.div(t, lax.mul(_like(out, 2), out)))
+defjvp_with_output(rsqrt_p, lambda t, out, x: lax.mul(t, lax.mul(_like(out, -0.5),
+                                                                  lax.div(out, x))))
+defjvp_with_output(cbrt_p, lambda t, out, x: lax.mul(t, lax.mul(_like(out, 1 / 3),
+                                                                 lax.integer_pow(out, -2))))
+defjvp(abs_p, lambda t, x: lax.mul(t, lax.sign(x)))
+defjvp(square_p, lambda t, x: lax.mul(t, lax.mul(_like(x, 2), x)))
+defjvp(erf_p, lambda t, x: lax.mul(t, lax.mul(_like(x, 2 / np.sqrt(np.pi)),
+                                              lax.exp(lax.neg(lax.mul(x, x))))))
+defjvp(erfc_p, lambda t, x: lax.mul(t, lax.mul(_like(x, -2 / np.sqrt(np.pi)),
+                                               lax.exp(lax.neg(lax.mul(x, x))))))
+defjvp_with_output(erf_inv_p, lambda t, out, x: lax.mul(t, lax.mul(
+    _like(out, np.sqrt(np.pi) / 2), lax.exp(lax.mul(out, out)))))
+defjvp(lgamma_p, lambda t, x: lax.mul(t, lax.digamma(x)))
+
+
+def _integer_pow_partial(t: object, x: object, *, y: int) -> object:
+    if y == 0:
+        return lax.mul(t, _like(x, 0))
+    scale = _like(x, y)
+    return lax.mul(t, scale if y == 1 else lax.mul(scale, lax.integer_pow(x, y - 1)))
+
+
+defjvp(integer_pow_p, _integer_pow_partial)
+
+defjvp(add_p, lambda t, x, y: t, lambda t, x, y: t)
+defjvp(sub_p, lambda t, x, y: t, lambda t, x, y: lax.neg(t))
+defjvp(mul_p, lambda t, x, y: lax.mul(t, y), lambda t, x, y: lax.mul(x, t))
+defjvp_with_output(div_p, lambda t, out, x, y: lax.div(t, y),
+                   lambda t, out, x, y: lax.neg(lax.mul(t, lax.div(out, y))))
+defjvp(rem_p, lambda t, x, y: t,
+       lambda t, x, y: lax.mul(lax.neg(t), lax.mul(lax.sign(lax.div(x, y)),
+                                                   lax.floor(lax.abs(lax.div(x, y))))))
+
+
+def _pow_dx(t: object, x: object, y: object) -> object:
+    safe = lax.mul(y, lax.pow(x, lax.sub(y, _like(y, 1))))
+    return lax.mul(t, lax.select(lax.eq(y, _like(y, 0)), _like(y, 0), safe))
+
+
+def _pow_dy(t: object, out: object, x: object, y: object) -> object:
+    is_zero = lax.eq(x, _like(x, 0))
+    safe_log = lax.log(lax.select(is_zero, _like(x, 1), x))
+    return lax.mul(t, lax.select(is_zero, _like(x, 0), lax.mul(safe_log, out)))
+
+
+def _pow_jvp(primals: list, tangents: list) -> tuple[object, object]:
+    x, y = primals
+    tx, ty = tangents
+    out = pow_p.bind(x, y)
+    total = Zero(tangent_aval(out.aval))
+    if type(tx) is not Zero:
+        total = rules.add_tangents(total, _pow_dx(tx, x, y))
+    if type(ty) is not Zero:
+        total = rules.add_tangents(total, _pow_dy(ty, out, x, y))
+    return out, total
+
+
+pow_p.jvp = _pow_jvp
+
+
+def _tie_weight(x: object, y: object) -> object:
+    """1 where x wins, 0.5 at ties (each side gets half, as JAX), 0 where y wins."""
+    half = lax.select(lax.eq(x, y), _like(x, 0.5), _like(x, 0))
+    return lax.select(lax.gt(x, y), _like(x, 1), half)
+
+
+defjvp(max_p, lambda t, x, y: lax.mul(t, _tie_weight(x, y)),
+       lambda t, x, y: lax.mul(t, _tie_weight(y, x)))
+defjvp(min_p, lambda t, x, y: lax.mul(t, _tie_weight(y, x)),
+       lambda t, x, y: lax.mul(t, _tie_weight(x, y)))
+
+
+def _atan2_denominator(x: object, y: object) -> object:
+    return lax.add(lax.mul(x, x), lax.mul(y, y))
+
+
+defjvp(atan2_p, lambda t, x, y: lax.mul(t, lax.div(y, _atan2_denominator(x, y))),
+       lambda t, x, y: lax.mul(t, lax.neg(lax.div(x, _atan2_denominator(x, y)))))
+
+
+def _linear_binary_transpose(sign_y: float):
+    def transpose(ct: object, x: object, y: object) -> list:
+        cy = lax.neg(ct) if sign_y < 0 else ct
+        return [ct if is_undefined(x) else None, cy if is_undefined(y) else None]
+
+    return transpose
+
+
+add_p.transpose = _linear_binary_transpose(1.0)
+sub_p.transpose = _linear_binary_transpose(-1.0)
+
+
+def _mul_transpose(ct: object, x: object, y: object) -> list:
+    if is_undefined(x) and is_undefined(y):
+        raise ValueError("mul is not linear in both operands at once")
+    if is_undefined(x):
+        return [lax.mul(ct, y), None]
+    return [None, lax.mul(x, ct)]
+
+
+def _div_transpose(ct: object, x: object, y: object) -> list:
+    if is_undefined(y):
+        raise ValueError("div is not linear in its denominator")
+    return [lax.div(ct, y), None]
+
+
+mul_p.transpose = _mul_transpose
+div_p.transpose = _div_transpose
+
+
+def _convert_jvp(primals: list, tangents: list, *, new_dtype: np.dtype, weak_type: bool
+                 ) -> tuple[object, object]:
+    (x,), (t,) = primals, tangents
+    out = convert_element_type_p.bind(x, new_dtype=new_dtype, weak_type=weak_type)
+    if type(t) is Zero or not dtypes.is_float(new_dtype):
+        return out, Zero(tangent_aval(out.aval))
+    return out, convert_element_type_p.bind(t, new_dtype=new_dtype, weak_type=False)
+
+
+def _convert_transpose(ct: object, x: object, *, new_dtype: np.dtype, weak_type: bool) -> list:
+    return [convert_element_type_p.bind(ct, new_dtype=x.aval.dtype, weak_type=False)]
+
+
+convert_element_type_p.jvp = _convert_jvp
+convert_element_type_p.transpose = _convert_transpose
+
+
+def _select_n_jvp(primals: list, tangents: list) -> tuple[object, object]:
+    which, *cases = primals
+    out = select_n_p.bind(which, *cases)
+    if all(type(t) is Zero for t in tangents[1:]):
+        return out, Zero(tangent_aval(out.aval))
+    return out, select_n_p.bind(which, *[instantiate(t) for t in tangents[1:]])
+
+
+def _select_n_transpose(ct: object, which: object, *cases: object) -> list:
+    if is_undefined(which):
+        raise ValueError("select_n is not linear in its selector")
+    zeros = _like(ct, 0)
+    outs: list = [None]
+    for i, case in enumerate(cases):
+        if not is_undefined(case):
+            outs.append(None)
+            continue
+        picks = [zeros] * len(cases)
+        picks[i] = ct
+        outs.append(select_n_p.bind(which, *picks))
+    return outs
+
+
+def _select_n_batch(axis: object, values: list, dims: list) -> tuple[object, int]:
+    which, *cases = values
+    wdim, *cdims = dims
+    case_shape = next(v.aval.shape for v, d in zip(cases, cdims, strict=True) if d is None) \
+        if all(d is None for d in cdims) else None
+    if wdim is not None and which.aval.ndim == 1 and (case_shape is None or case_shape):
+        cases = rules.batch_at_front(cases, cdims, axis.size)
+        which = lax.broadcast_in_dim(which, cases[0].aval.shape, (wdim,))
+        return select_n_p.bind(which, *cases), 0
+    if wdim is None and which.aval.shape == ():
+        cases = rules.batch_at_front(cases, cdims, axis.size)
+        return select_n_p.bind(which, *cases), 0
+    which, *cases = rules.batch_at_front([which, *cases], [wdim, *cdims], axis.size)
+    return select_n_p.bind(which, *cases), 0
+
+
+select_n_p.jvp = _select_n_jvp
+select_n_p.transpose = _select_n_transpose
+select_n_p.batch = _select_n_batch
+
+
+def _clamp_jvp(primals: list, tangents: list) -> tuple[object, object]:
+    lo, x, hi = primals
+    out = clamp_p.bind(lo, x, hi)
+    total = Zero(tangent_aval(out.aval))
+    t_lo, t_x, t_hi = tangents
+    zeros = _like(out, 0)
+    if type(t_x) is not Zero:
+        inside = lax.bitwise_and(lax.ge(x, lax.broadcast_in_dim(lo, x.aval.shape, ())
+                                        if lo.aval.shape == () else lo),
+                                 lax.le(x, lax.broadcast_in_dim(hi, x.aval.shape, ())
+                                        if hi.aval.shape == () else hi))
+        total = rules.add_tangents(total, lax.select(inside, t_x, zeros))
+    for bound, t, below in ((lo, t_lo, True), (hi, t_hi, False)):
+        if type(t) is Zero:
+            continue
+        full_bound = lax.broadcast_in_dim(bound, x.aval.shape, ()) if bound.aval.shape == () \
+            else bound
+        full_t = lax.broadcast_in_dim(t, x.aval.shape, ()) if bound.aval.shape == () else t
+        hit = lax.lt(x, full_bound) if below else lax.gt(x, full_bound)
+        total = rules.add_tangents(total, lax.select(hit, full_t, zeros))
+    return out, total
+
+
+def _clamp_batch(axis: object, values: list, dims: list) -> tuple[object, int]:
+    lo, x, hi = values
+    dlo, dx, dhi = dims
+    x = rules.move_axis(x, dx, 0, axis.size)
+    full = x.aval.shape
+    bounds = []
+    for b, d in ((lo, dlo), (hi, dhi)):
+        if d is None and b.aval.shape == ():
+            bounds.append(b)
+        elif b.aval.ndim == (d is not None):
+            bounds.append(lax.broadcast_in_dim(b, full, () if d is None else (0,)))
+        else:
+            bounds.append(rules.move_axis(b, d, 0, axis.size))
+    return clamp_p.bind(bounds[0], x, bounds[1]), 0
+
+
+clamp_p.jvp = _clamp_jvp
+clamp_p.batch = _clamp_batch
