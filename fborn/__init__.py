@@ -7,7 +7,18 @@ from fborn.core.aval import ShapedArray, ShapeDtypeStruct
 from fborn.core.config import config
 from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr, typecheck_jaxpr
 from fborn.core.primitive import Primitive
+from fborn.transforms.autodiff import (
+    grad,
+    hessian,
+    jacfwd,
+    jacrev,
+    jvp,
+    linearize,
+    value_and_grad,
+    vjp,
+)
 from fborn.transforms.make_jaxpr import eval_shape, make_jaxpr
+from fborn.transforms.vmap import vmap
 
 __version__ = "0.1.0"
 
@@ -15,5 +26,6 @@ __all__ = [
     "Array", "ClosedJaxpr", "Device", "Jaxpr", "Primitive", "ShapeDtypeStruct", "ShapedArray",
     "config", "errors", "eval_jaxpr", "eval_shape", "lax", "make_jaxpr", "numpy", "scipy",
     "tree_util",
-    "typecheck_jaxpr",
+    "typecheck_jaxpr", "grad", "hessian", "jacfwd", "jacrev", "jvp", "linearize",
+    "value_and_grad", "vjp", "vmap",
 ]

@@ -72,3 +72,86 @@ def _dot_general_impl(lhs: np.ndarray, rhs: np.ndarray, *, dimension_numbers: Di
     out = np.matmul(a, b)
     shape = (*batch, *(lhs.shape[i] for i in lf), *(rhs.shape[i] for i in rf))
     return out.reshape(shape).astype(out_dtype, copy=False)
+
+
+# --- transform rules ---------------------------------------------------------------------------
+from fborn.lax import _ops as lax  # noqa: E402
+from fborn.primitives import rules  # noqa: E402
+
+
+def _dot_general_jvp(primals: list, tangents: list, *, dimension_numbers: DimensionNumbers,
+                     preferred_element_type: np.dtype | None) -> tuple[object, object]:
+    x, y = primals
+    tx, ty = tangents
+    params = {"dimension_numbers": dimension_numbers,
+              "preferred_element_type": preferred_element_type}
+    out = dot_general_p.bind(x, y, **params)
+    total: object = rules.Zero(rules.tangent_aval(out.aval))
+    if type(tx) is not rules.Zero:
+        total = rules.add_tangents(total, dot_general_p.bind(tx, y, **params))
+    if type(ty) is not rules.Zero:
+        total = rules.add_tangents(total, dot_general_p.bind(x, ty, **params))
+    return out, total
+
+
+def _transpose_one_side(ct: object, other: object, ndim: int, contract: tuple[int, ...],
+                        batch: tuple[int, ...], other_contract: tuple[int, ...],
+                        other_batch: tuple[int, ...], ct_free: list[int],
+                        dtype: np.dtype) -> object:
+    """Cotangent of one dot_general operand: contract ``ct`` with ``other`` over the other's
+    free axes, then permute back to the operand's axis order."""
+    other_free = free_axes(other.aval.ndim, other_contract, other_batch)
+    nb = len(batch)
+    dn = ((tuple(ct_free), tuple(other_free)), (tuple(range(nb)), tuple(other_batch)))
+    out = lax.dot_general(ct, other, dn)
+    mine_free = free_axes(ndim, contract, batch)
+    order = sorted(range(len(other_contract)), key=lambda i: other_contract[i])
+    placed = [*batch, *mine_free, *[contract[i] for i in order]]
+    out = lax.transpose(out, tuple(int(i) for i in np.argsort(placed)))
+    return lax.convert_element_type(out, dtype)
+
+
+def _dot_general_transpose(ct: object, x: object, y: object, *,
+                           dimension_numbers: DimensionNumbers,
+                           preferred_element_type: np.dtype | None) -> list:
+    (lc, rc), (lb, rb) = dimension_numbers
+    nb = len(lb)
+    n_lfree = x.aval.ndim - len(lc) - nb
+    n_rfree = y.aval.ndim - len(rc) - nb
+    ct_lfree = list(range(nb, nb + n_lfree))
+    ct_rfree = list(range(nb + n_lfree, nb + n_lfree + n_rfree))
+    ct_x = ct_y = None
+    if rules.is_undefined(x):
+        ct_x = _transpose_one_side(ct, y, x.aval.ndim, lc, lb, rc, rb, ct_rfree, x.aval.dtype)
+    if rules.is_undefined(y):
+        ct_y = _transpose_one_side(ct, x, y.aval.ndim, rc, rb, lc, lb, ct_lfree, y.aval.dtype)
+    return [ct_x, ct_y]
+
+
+def _dot_general_batch(axis: object, values: list, dims: list, *,
+                       dimension_numbers: DimensionNumbers,
+                       preferred_element_type: np.dtype | None) -> tuple[object, int]:
+    x, y = values
+    dx, dy = dims
+    (lc, rc), (lb, rb) = dimension_numbers
+    shift = lambda axes: tuple(a + 1 for a in axes)  # noqa: E731
+    if dx is not None and dy is not None:
+        x, y = rules.move_axis(x, dx, 0, 0), rules.move_axis(y, dy, 0, 0)
+        dn = ((shift(lc), shift(rc)), ((0, *shift(lb)), (0, *shift(rb))))
+        out_dim = 0
+    elif dx is not None:
+        x = rules.move_axis(x, dx, 0, 0)
+        dn = ((shift(lc), rc), (shift(lb), rb))
+        out_dim = len(lb)
+    else:
+        y = rules.move_axis(y, dy, 0, 0)
+        dn = ((lc, shift(rc)), (lb, shift(rb)))
+        out_dim = len(lb) + x.aval.ndim - len(lc) - len(lb)
+    out = dot_general_p.bind(x, y, dimension_numbers=dn,
+                             preferred_element_type=preferred_element_type)
+    return out, out_dim
+
+
+dot_general_p.jvp = _dot_general_jvp
+dot_general_p.transpose = _dot_general_transpose
+dot_general_p.batch = _dot_general_batch

@@ -203,3 +203,158 @@ def _iota_impl(*, dtype: np.dtype, shape: tuple[int, ...], dimension: int) -> np
     view = [1] * len(shape)
     view[dimension] = shape[dimension]
     return np.broadcast_to(line.reshape(view), shape)
+
+
+# --- transform rules ---------------------------------------------------------------------------
+from fborn.lax import _ops as lax  # noqa: E402
+from fborn.primitives import rules  # noqa: E402
+from fborn.primitives.rules import deflinear  # noqa: E402
+
+for _prim in (broadcast_in_dim_p, reshape_p, transpose_p, squeeze_p, slice_p, concatenate_p,
+              rev_p):
+    deflinear(_prim)
+
+
+def _broadcast_in_dim_transpose(ct: object, x: object, *, shape: tuple[int, ...],
+                                broadcast_dimensions: tuple[int, ...]) -> list:
+    in_shape = x.aval.shape
+    new_axes = tuple(i for i in range(len(shape)) if i not in broadcast_dimensions)
+    grown = tuple(out for size, out in zip(in_shape, broadcast_dimensions, strict=True)
+                  if size == 1 and shape[out] != 1)
+    summed = lax.reduce_sum(ct, tuple(sorted(new_axes + grown))) if new_axes or grown else ct
+    return [lax.reshape(summed, in_shape)]
+
+
+def _broadcast_in_dim_batch(axis: object, values: list, dims: list, *, shape: tuple[int, ...],
+                            broadcast_dimensions: tuple[int, ...]) -> tuple[object, int]:
+    (x,) = rules.batch_at_front(values, dims, axis.size)
+    out = broadcast_in_dim_p.bind(x, shape=(axis.size, *shape),
+                                  broadcast_dimensions=(0, *(d + 1 for d in broadcast_dimensions)))
+    return out, 0
+
+
+broadcast_in_dim_p.transpose = _broadcast_in_dim_transpose
+broadcast_in_dim_p.batch = _broadcast_in_dim_batch
+
+reshape_p.transpose = lambda ct, x, *, new_sizes: [lax.reshape(ct, x.aval.shape)]
+
+
+def _reshape_batch(axis: object, values: list, dims: list, *, new_sizes: tuple[int, ...]
+                   ) -> tuple[object, int]:
+    (x,) = rules.batch_at_front(values, dims, axis.size)
+    return reshape_p.bind(x, new_sizes=(axis.size, *new_sizes)), 0
+
+
+reshape_p.batch = _reshape_batch
+
+
+def _transpose_transpose(ct: object, x: object, *, permutation: tuple[int, ...]) -> list:
+    inverse = tuple(int(i) for i in np.argsort(permutation))
+    return [lax.transpose(ct, inverse)]
+
+
+def _transpose_batch(axis: object, values: list, dims: list, *, permutation: tuple[int, ...]
+                     ) -> tuple[object, int]:
+    (x,) = rules.batch_at_front(values, dims, axis.size)
+    return transpose_p.bind(x, permutation=(0, *(p + 1 for p in permutation))), 0
+
+
+transpose_p.transpose = _transpose_transpose
+transpose_p.batch = _transpose_batch
+squeeze_p.transpose = lambda ct, x, *, dimensions: [lax.reshape(ct, x.aval.shape)]
+rules.batch_axes_param(squeeze_p, "dimensions")
+rules.batch_axes_param(rev_p, "dimensions")
+rev_p.transpose = lambda ct, x, *, dimensions: [lax.rev(ct, dimensions)]
+
+
+def _slice_transpose(ct: object, x: object, *, start_indices: tuple[int, ...],
+                     limit_indices: tuple[int, ...], strides: tuple[int, ...] | None) -> list:
+    steps = strides or (1,) * x.aval.ndim
+    config = []
+    for size, lo, out, step in zip(x.aval.shape, start_indices, ct.aval.shape, steps,
+                                   strict=True):
+        used = lo + (out - 1) * step + 1 if out else lo
+        config.append((lo, size - used, step - 1 if out else 0))
+    zero = lax.convert_element_type(0, ct.aval.dtype)
+    return [lax.pad(ct, zero, config)]
+
+
+def _slice_batch(axis: object, values: list, dims: list, *, start_indices: tuple[int, ...],
+                 limit_indices: tuple[int, ...], strides: tuple[int, ...] | None
+                 ) -> tuple[object, int]:
+    (x,) = rules.batch_at_front(values, dims, axis.size)
+    return slice_p.bind(x, start_indices=(0, *start_indices),
+                        limit_indices=(axis.size, *limit_indices),
+                        strides=None if strides is None else (1, *strides)), 0
+
+
+slice_p.transpose = _slice_transpose
+slice_p.batch = _slice_batch
+
+
+def _concatenate_transpose(ct: object, *xs: object, dimension: int) -> list:
+    outs, start = [], 0
+    for x in xs:
+        size = x.aval.shape[dimension]
+        if rules.is_undefined(x):
+            starts = [0] * ct.aval.ndim
+            limits = list(ct.aval.shape)
+            starts[dimension], limits[dimension] = start, start + size
+            outs.append(lax.slice(ct, starts, limits))
+        else:
+            outs.append(None)
+        start += size
+    return outs
+
+
+def _concatenate_batch(axis: object, values: list, dims: list, *, dimension: int
+                       ) -> tuple[object, int]:
+    xs = rules.batch_at_front(values, dims, axis.size)
+    return concatenate_p.bind(*xs, dimension=dimension + 1), 0
+
+
+concatenate_p.transpose = _concatenate_transpose
+concatenate_p.batch = _concatenate_batch
+
+
+def _pad_jvp(primals: list, tangents: list, *, padding_config: tuple) -> tuple[object, object]:
+    x, value = primals
+    tx, tv = (rules.instantiate(t) for t in tangents)
+    out = pad_p.bind(x, value, padding_config=padding_config)
+    if all(type(t) is rules.Zero for t in tangents):
+        return out, rules.Zero(rules.tangent_aval(out.aval))
+    return out, pad_p.bind(tx, tv, padding_config=padding_config)
+
+
+def _pad_transpose(ct: object, x: object, value: object, *, padding_config: tuple) -> list:
+    unpad = tuple((-lo, -hi, 0) for lo, hi, _ in padding_config)
+    zero = lax.convert_element_type(0, ct.aval.dtype)
+    unpadded = lax.pad(ct, zero, unpad)
+    t_x = lax.slice(unpadded, (0,) * ct.aval.ndim, unpadded.aval.shape,
+                    tuple(i + 1 for _, _, i in padding_config))
+    axes = tuple(range(ct.aval.ndim))
+    t_value = None
+    if rules.is_undefined(value):
+        t_value = lax.sub(lax.reduce_sum(ct, axes), lax.reduce_sum(t_x, axes))
+    return [t_x if rules.is_undefined(x) else None, t_value]
+
+
+def _pad_batch(axis: object, values: list, dims: list, *, padding_config: tuple
+               ) -> tuple[object, int]:
+    x, value = values
+    dx, dv = dims
+    x = rules.move_axis(x, dx, 0, axis.size)
+    config = ((0, 0, 0), *padding_config)
+    if dv is None:
+        return pad_p.bind(x, value, padding_config=config), 0
+    zero = lax.convert_element_type(0, x.aval.dtype)
+    padded = pad_p.bind(x, zero, padding_config=config)
+    inside = pad_p.bind(lax.broadcast_in_dim(True, x.aval.shape, ()), False,
+                        padding_config=config)
+    fill = lax.broadcast_in_dim(value, padded.aval.shape, (0,))
+    return lax.select(inside, padded, fill), 0
+
+
+pad_p.jvp = _pad_jvp
+pad_p.transpose = _pad_transpose
+pad_p.batch = _pad_batch

@@ -9,8 +9,9 @@ import numpy as np
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 _erfc = np.frompyfunc(math.erfc, 1, 1)
-_lgamma_scalar = np.frompyfunc(lambda v: math.lgamma(v) if v > 0 or v != math.floor(v) else math.inf,
-                               1, 1)
+_lgamma_scalar = np.frompyfunc(
+    lambda v: math.lgamma(v) if v > 0 or v != math.floor(v) else math.inf, 1, 1
+)
 
 
 def _f64(x: np.ndarray) -> np.ndarray:

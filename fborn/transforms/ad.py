@@ -67,7 +67,7 @@ class JVPInterpreter(Interpreter):
     def wrap(self, primal: Any, tangent: Any) -> Any:
         if type(tangent) is Zero:
             return primal
-        return JVPTracer(self, to_array(primal), tangent)
+        return JVPTracer(self, to_array(primal), to_array(tangent))
 
     def process_primitive(self, prim: Primitive, args: Sequence[Any], params: dict) -> Any:
         primals, tangents = [], []

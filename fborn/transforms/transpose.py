@@ -14,6 +14,7 @@ from typing import Any
 
 from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, Literal, Var
 from fborn.core.staging import trace_to_jaxpr
+from fborn.core.trace import to_array
 from fborn.primitives.rules import (
     UndefinedPrimal,
     Zero,
@@ -67,7 +68,7 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], primals_in: Sequence[Any]
             ct_env[id(v)] = add_tangents(ct_env[id(v)], ct) if id(v) in ct_env else ct
 
     for v, ct in zip(jaxpr.outvars, cts_out, strict=True):
-        write_ct(v, ct)
+        write_ct(v, ct if ct is None or type(ct) is Zero else to_array(ct))
     for eqn in reversed(linear_eqns):
         cts = [ct_env.pop(id(v), Zero(tangent_aval(v.aval))) for v in eqn.outvars]
         if all(type(c) is Zero for c in cts):
