@@ -17,6 +17,7 @@ from fborn.transforms.autodiff import (
     value_and_grad,
     vjp,
 )
+from fborn.transforms.jit import disable_jit, jit
 from fborn.transforms.make_jaxpr import eval_shape, make_jaxpr
 from fborn.transforms.vmap import vmap
 
@@ -27,5 +28,5 @@ __all__ = [
     "config", "errors", "eval_jaxpr", "eval_shape", "lax", "make_jaxpr", "numpy", "scipy",
     "tree_util",
     "typecheck_jaxpr", "grad", "hessian", "jacfwd", "jacrev", "jvp", "linearize",
-    "value_and_grad", "vjp", "vmap",
+    "value_and_grad", "vjp", "vmap", "jit", "disable_jit",
 ]

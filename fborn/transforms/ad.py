@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fborn.core.aval import ShapedArray
+from fborn.core.jaxpr import ClosedJaxpr, eval_jaxpr
 from fborn.core.primitive import Primitive
+from fborn.core.staging import trace_to_jaxpr
 from fborn.core.trace import (
     Interpreter,
     Tracer,
@@ -24,6 +26,7 @@ from fborn.core.trace import (
     to_array,
 )
 from fborn.primitives.rules import Zero, tangent_aval
+from fborn.primitives.rules import instantiate as instantiate_zeros
 
 
 class JVPTracer(Tracer):
@@ -102,3 +105,33 @@ def jvp_flat(fun: Callable[..., Sequence[Any]], primals: Sequence[Any], tangents
         interp.alive = False
     return [p for p, _ in pairs], [t for _, t in pairs]
 
+
+
+def jvp_jaxpr(closed: ClosedJaxpr, nonzeros: Sequence[bool], instantiate: bool | Sequence[bool]
+              ) -> tuple[ClosedJaxpr, list[bool]]:
+    """The jvp of a jaxpr as a jaxpr: inputs are the primals then the tangents of the inputs
+    flagged ``nonzeros``; outputs are the primal outputs then the nonzero output tangents (all
+    those flagged by ``instantiate`` are materialized). Returns it and the out-nonzero flags."""
+    n_out = len(closed.jaxpr.outvars)
+    force = [instantiate] * n_out if isinstance(instantiate, bool) else list(instantiate)
+    out_nonzeros: list[bool] = []
+    n_in = len(closed.in_avals)
+
+    def fun(*args: Any) -> list[Any]:
+        primals, tangent_args = args[:n_in], iter(args[n_in:])
+        tangents = [next(tangent_args) if nz else Zero(tangent_aval(a))
+                    for a, nz in zip(closed.in_avals, nonzeros, strict=True)]
+        outs, out_tangents = jvp_flat(
+            lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), primals, tangents)
+        kept = []
+        for t, f in zip(out_tangents, force, strict=True):
+            keep = f or type(t) is not Zero
+            out_nonzeros.append(keep)
+            if keep:
+                kept.append(instantiate_zeros(t))
+        return [*outs, *kept]
+
+    tangent_avals = [tangent_aval(a) for a, nz in zip(closed.in_avals, nonzeros, strict=True)
+                     if nz]
+    jaxpr = trace_to_jaxpr(fun, [*closed.in_avals, *tangent_avals])
+    return jaxpr, out_nonzeros

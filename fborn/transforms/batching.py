@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fborn.core.aval import ShapedArray
+from fborn.core.jaxpr import ClosedJaxpr, eval_jaxpr
 from fborn.core.primitive import Primitive
+from fborn.core.staging import trace_to_jaxpr
 from fborn.core.trace import (
     Interpreter,
     Tracer,
@@ -23,6 +25,7 @@ from fborn.core.trace import (
     set_interpreter,
     to_array,
 )
+from fborn.primitives.rules import move_axis
 
 
 class AxisData:
@@ -118,3 +121,28 @@ def batch_flat(fun: Callable[..., Sequence[Any]], axis: AxisData, args: Sequence
     finally:
         interp.alive = False
 
+
+
+def batch_jaxpr(closed: ClosedJaxpr, axis: AxisData, in_batched: Sequence[bool],
+                instantiate: bool | Sequence[bool]) -> tuple[ClosedJaxpr, list[bool]]:
+    """The batched version of a jaxpr: inputs flagged ``in_batched`` carry the batch at axis
+    0; outputs are batched at axis 0 where the returned flags say so (always for those flagged
+    by ``instantiate``)."""
+    n_out = len(closed.jaxpr.outvars)
+    force = [instantiate] * n_out if isinstance(instantiate, bool) else list(instantiate)
+    out_batched: list[bool] = []
+
+    def fun(*args: Any) -> list[Any]:
+        dims = [0 if b else None for b in in_batched]
+        pairs = batch_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs), axis,
+                           args, dims)
+        outs = []
+        for (value, dim), f in zip(pairs, force, strict=True):
+            batched = f or dim is not None
+            out_batched.append(batched)
+            outs.append(move_axis(value, dim, 0, axis.size) if batched else value)
+        return outs
+
+    avals = [ShapedArray((axis.size, *a.shape), a.dtype, a.weak_type) if b else a
+             for a, b in zip(closed.in_avals, in_batched, strict=True)]
+    return trace_to_jaxpr(fun, avals), out_batched

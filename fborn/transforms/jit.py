@@ -1,0 +1,237 @@
+"""``fborn.jit``: trace once per input signature, then run the staged jaxpr.
+
+jit is a higher-order primitive (``jit_p``) carrying a closed jaxpr, so every transform
+interprets it through its own rule: jvp and vmap transform the inner jaxpr, partial evaluation
+splits it, transposition transposes it. Evaluating ``jit_p`` runs the executable the backend
+compiled for the jaxpr (the reference evaluator until a compiler is registered).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from fborn.core.array import ArrayImpl
+from fborn.core.aval import ShapedArray
+from fborn.core.config import config
+from fborn.core.errors import FbornShapeError
+from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
+from fborn.core.primitive import Primitive
+from fborn.core.trace import Tracer
+from fborn.core.tree import tree_flatten, tree_unflatten
+from fborn.primitives.rules import Zero, instantiate, is_undefined
+from fborn.transforms.ad import jvp_jaxpr
+from fborn.transforms.batching import batch_jaxpr, move_axis
+from fborn.transforms.make_jaxpr import abstractify
+from fborn.transforms.partial_eval import partial_eval_call
+from fborn.transforms.transpose import transpose_jaxpr
+
+jit_p = Primitive("jit", multiple_results=True)
+
+
+def close_over_consts(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list[Any]]:
+    """Turn a jaxpr's constvars into leading inputs; returns it and the const values."""
+    jaxpr = closed.jaxpr
+    opened = Jaxpr([], [*jaxpr.constvars, *jaxpr.invars], jaxpr.outvars, jaxpr.eqns)
+    return ClosedJaxpr(opened, []), list(closed.consts)
+
+
+@jit_p.def_abstract_eval
+def _jit_abstract(*avals: ShapedArray, jaxpr: ClosedJaxpr, name: str) -> list[ShapedArray]:
+    expected = jaxpr.in_avals
+    if len(avals) != len(expected) or any(
+        a.shape != b.shape or a.dtype != b.dtype for a, b in zip(avals, expected, strict=False)
+    ):
+        raise FbornShapeError(
+            f"jit-compiled function {name} expects inputs "
+            f"{[a.str_short() for a in expected]}, got {[a.str_short() for a in avals]}"
+        )
+    return jaxpr.out_avals
+
+
+def _evaluate(jaxpr: ClosedJaxpr, *values: np.ndarray) -> list[np.ndarray]:
+    args = [ArrayImpl(np.asarray(v), a.weak_type) for v, a in zip(values, jaxpr.in_avals,
+                                                                  strict=True)]
+    return [np.asarray(o) for o in eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, *args)]
+
+
+_executors: list[Callable[[ClosedJaxpr], Callable[..., list[np.ndarray]]]] = []
+
+
+def register_executor(compile_fn: Callable[[ClosedJaxpr], Callable[..., list[np.ndarray]]]
+                      ) -> None:
+    """Let a backend run ``jit_p``: ``compile_fn(jaxpr)`` returns a callable on numpy arrays."""
+    _executors.append(compile_fn)
+
+
+@jit_p.def_impl
+def _jit_impl(*values: np.ndarray, jaxpr: ClosedJaxpr, name: str) -> list[np.ndarray]:
+    if _executors:
+        return _executors[-1](jaxpr)(*values)
+    return _evaluate(jaxpr, *values)
+
+
+def _jit_jvp(primals: list, tangents: list, *, jaxpr: ClosedJaxpr, name: str
+             ) -> tuple[list, list]:
+    nonzeros = [type(t) is not Zero for t in tangents]
+    jvp_closed, out_nonzeros = jvp_jaxpr(jaxpr, nonzeros, instantiate=False)
+    outs = jit_p.bind(*primals, *[t for t in tangents if type(t) is not Zero],
+                      jaxpr=jvp_closed, name=f"jvp({name})")
+    n = len(jaxpr.out_avals)
+    primal_outs, tangent_iter = outs[:n], iter(outs[n:])
+    out_tangents = [next(tangent_iter) if nz else Zero(a.strip_weak_type())
+                    for a, nz in zip(jaxpr.out_avals, out_nonzeros, strict=True)]
+    return primal_outs, out_tangents
+
+
+def _jit_transpose(cts: list, *args: Any, jaxpr: ClosedJaxpr, name: str) -> list:
+    linear = [is_undefined(a) for a in args]
+    transposed = transpose_jaxpr(jaxpr, linear)
+    nonlinear = [a for a in args if not is_undefined(a)]
+    outs = jit_p.bind(*nonlinear, *[instantiate(c) for c in cts], jaxpr=transposed,
+                      name=f"transpose({name})")
+    it = iter(outs)
+    return [next(it) if lin else None for lin in linear]
+
+
+def _jit_batch(axis: Any, values: list, dims: list, *, jaxpr: ClosedJaxpr, name: str
+               ) -> tuple[list, list]:
+    in_batched = [d is not None for d in dims]
+    batched, out_batched = batch_jaxpr(jaxpr, axis, in_batched, instantiate=False)
+    moved = [move_axis(v, d, 0, axis.size) if d is not None else v
+             for v, d in zip(values, dims, strict=True)]
+    outs = jit_p.bind(*moved, jaxpr=batched, name=f"vmap({name})")
+    return outs, [0 if b else None for b in out_batched]
+
+
+jit_p.jvp = _jit_jvp
+jit_p.transpose = _jit_transpose
+jit_p.batch = _jit_batch
+jit_p.partial_eval = lambda pe, args, params: partial_eval_call(pe, jit_p, args, params)
+
+
+_disable = threading.local()
+
+
+@contextlib.contextmanager
+def disable_jit(disable: bool = True) -> Iterator[None]:
+    """Within the block, jitted functions run op by op (for debugging with prints)."""
+    previous = getattr(_disable, "value", False)
+    _disable.value = disable
+    try:
+        yield
+    finally:
+        _disable.value = previous
+
+
+def _jit_disabled() -> bool:
+    return getattr(_disable, "value", False) or config.disable_jit
+
+
+def _static_key(value: Any, position: str) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        raise ValueError(
+            f"Non-hashable static arguments are not supported: the static argument {position} "
+            f"has type {type(value).__name__}. Make it hashable (e.g. a tuple) or pass it as an "
+            f"array argument."
+        ) from None
+    return (type(value), value)
+
+
+class Jitted:
+    """A jit-wrapped function: call it like the original; ``trace_count`` counts retraces."""
+
+    def __init__(self, fun: Callable[..., Any], static_argnums: Sequence[int],
+                 static_argnames: Sequence[str], donate_argnums: Sequence[int]):
+        self.fun = fun
+        self.static_argnums = tuple(static_argnums)
+        self.static_argnames = tuple(static_argnames)
+        self.donate_argnums = tuple(donate_argnums)
+        self._cache: dict[Any, tuple[ClosedJaxpr, list[Any], Any]] = {}
+        self._lock = threading.Lock()
+        self.trace_count = 0
+        functools.update_wrapper(self, fun)
+
+    def _split(self, args: tuple, kwargs: dict) -> tuple[list, dict, tuple, tuple]:
+        nargs = len(args)
+        static_pos = {i % nargs for i in self.static_argnums if -nargs <= i < nargs}
+        dyn_args = [a for i, a in enumerate(args) if i not in static_pos]
+        dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        static = tuple(_static_key(args[i], f"at position {i}") for i in sorted(static_pos))
+        static_kw = tuple(sorted((k, _static_key(v, repr(k))) for k, v in kwargs.items()
+                                 if k in self.static_argnames))
+        return dyn_args, dyn_kwargs, static, static_kw
+
+    def trace(self, *args: Any, **kwargs: Any) -> tuple[ClosedJaxpr, list[Any], Any]:
+        """The (cached) jaxpr for these arguments: (jaxpr with consts as inputs, consts,
+        output treedef)."""
+        dyn_args, dyn_kwargs, static, static_kw = self._split(args, kwargs)
+        leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
+        avals = tuple(abstractify(x) for x in leaves)
+        key = (in_tree, avals, static, static_kw)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        nargs = len(args)
+        static_pos = sorted({i % nargs for i in self.static_argnums if -nargs <= i < nargs})
+        out_box: list[Any] = []
+
+        def flat_fun(*flat: Any) -> list[Any]:
+            dyn, kw = tree_unflatten(in_tree, flat)
+            it = iter(dyn)
+            full = [args[i] if i in static_pos else next(it) for i in range(nargs)]
+            kw = {**kw, **{k: v for k, v in kwargs.items() if k in self.static_argnames}}
+            out_leaves, out_tree = tree_flatten(self.fun(*full, **kw))
+            out_box.append(out_tree)
+            return out_leaves
+
+        from fborn.core.staging import trace_to_jaxpr
+
+        self.trace_count += 1
+        closed = trace_to_jaxpr(flat_fun, list(avals))
+        opened, consts = close_over_consts(closed)
+        entry = (opened, consts, out_box[0])
+        if not any(isinstance(c, Tracer) for c in consts):
+            with self._lock:
+                self._cache[key] = entry
+        return entry
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _jit_disabled():
+            return self.fun(*args, **kwargs)
+        jaxpr, consts, out_tree = self.trace(*args, **kwargs)
+        dyn_args, dyn_kwargs, _, _ = self._split(args, kwargs)
+        leaves, _ = tree_flatten((dyn_args, dyn_kwargs))
+        outs = jit_p.bind(*consts, *leaves, jaxpr=jaxpr, name=getattr(self.fun, "__name__",
+                                                                         "fun"))
+        return tree_unflatten(out_tree, outs)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
+
+
+def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = (), donate_argnums: int | Sequence[int] = (),
+        **unused: Any) -> Any:
+    """Compile ``fun``: trace it once per (shapes, dtypes, static args, tree structure) and
+    run the staged program. ``static_argnums``/``static_argnames`` mark hashable Python
+    arguments that are baked into the trace; ``donate_argnums`` is accepted (buffers are
+    never reused in place yet). Usable as ``@jit`` or ``@jit(static_argnums=...)``."""
+    del unused
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+    donate = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
+    if fun is None:
+        return lambda f: Jitted(f, nums, names, donate)
+    return Jitted(fun, nums, names, donate)
+
