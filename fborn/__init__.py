@@ -1,7 +1,7 @@
 """fborn: a JAX-style functional ML library (traced pure functions, composable transforms,
 numba CPU kernels and WGSL GPU shaders)."""
 
-from fborn import errors, lax, numpy, scipy, tree_util
+from fborn import ad_checkpoint, errors, lax, numpy, scipy, tree_util
 from fborn.core.array import Array, Device
 from fborn.core.aval import ShapedArray, ShapeDtypeStruct
 from fborn.core.config import config
@@ -17,6 +17,7 @@ from fborn.transforms.autodiff import (
     value_and_grad,
     vjp,
 )
+from fborn.transforms.checkpoint import checkpoint, remat
 from fborn.transforms.jit import disable_jit, jit
 from fborn.transforms.make_jaxpr import eval_shape, make_jaxpr
 from fborn.transforms.vmap import vmap
@@ -29,4 +30,5 @@ __all__ = [
     "tree_util",
     "typecheck_jaxpr", "grad", "hessian", "jacfwd", "jacrev", "jvp", "linearize",
     "value_and_grad", "vjp", "vmap", "jit", "disable_jit",
+    "checkpoint", "remat", "ad_checkpoint",
 ]

@@ -15,12 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fborn.core.array import ArrayImpl
-from fborn.core.aval import ShapedArray
 from fborn.core.jaxpr import Atom, ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var, eval_jaxpr
 from fborn.core.primitive import Primitive
 from fborn.core.staging import StagingInterpreter, StagingTracer
-from fborn.core.trace import Interpreter, Tracer, leaked_tracer_error, set_interpreter, to_array
+from fborn.core.trace import Interpreter, Tracer, leaked_tracer_error, set_interpreter
 
 Policy = Callable[..., bool]
 
@@ -168,7 +166,7 @@ def partial_eval_call(pe: PartialEvalInterpreter, prim: Primitive, args: Sequenc
     with set_interpreter(pe.parent):
         known_outs = prim.bind(*known_args, **{**params, jaxpr_param: split.known})
     n_known = len(known_outs) - split.num_res
-    residuals = known_outs[n_known:]
+    residuals = _forward_inputs(split.known.jaxpr, known_args, known_outs, n_known)
     unknown_args = [a for a, u in zip(args, unknowns, strict=True) if u]
     in_atoms = [pe.to_atom(a) for a in (*residuals, *unknown_args)]
     unknown_outs = pe.add_eqn(prim, in_atoms, {**params, jaxpr_param: split.unknown})
@@ -176,10 +174,10 @@ def partial_eval_call(pe: PartialEvalInterpreter, prim: Primitive, args: Sequenc
     return [next(unknown_iter) if u else next(known_iter) for u in split.out_unknowns]
 
 
-def known_value(x: Any) -> Any:
-    """A value usable as a known operand (Python scalars become arrays)."""
-    return x if isinstance(x, (Tracer, ArrayImpl)) else to_array(x)
-
-
-def aval_list(xs: Sequence[Any]) -> list[ShapedArray]:
-    return [x.aval for x in xs]
+def _forward_inputs(known: Jaxpr, known_args: Sequence[Any], known_outs: Sequence[Any],
+                    n_known: int) -> list[Any]:
+    """The residuals, taking those that merely pass a known input through from that input
+    (so they are recognizably the input, and not an output of the call)."""
+    position = {id(v): i for i, v in enumerate(known.invars)}
+    return [known_args[position[id(v)]] if isinstance(v, Var) and id(v) in position else out
+            for v, out in zip(known.outvars[n_known:], known_outs[n_known:], strict=True)]
