@@ -18,6 +18,7 @@ from fborn.transforms.autodiff import (
     vjp,
 )
 from fborn.transforms.checkpoint import checkpoint, remat
+from fborn.transforms.custom_derivatives import custom_jvp, custom_vjp
 from fborn.transforms.jit import disable_jit, jit
 from fborn.transforms.make_jaxpr import eval_shape, make_jaxpr
 from fborn.transforms.vmap import vmap
@@ -30,5 +31,5 @@ __all__ = [
     "tree_util",
     "typecheck_jaxpr", "grad", "hessian", "jacfwd", "jacrev", "jvp", "linearize",
     "value_and_grad", "vjp", "vmap", "jit", "disable_jit",
-    "checkpoint", "remat", "ad_checkpoint",
+    "checkpoint", "remat", "ad_checkpoint", "custom_jvp", "custom_vjp",
 ]

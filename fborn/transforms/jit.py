@@ -150,6 +150,7 @@ class Jitted:
 
     def __init__(self, fun: Callable[..., Any], static_argnums: Sequence[int],
                  static_argnames: Sequence[str], donate_argnums: Sequence[int]):
+        functools.update_wrapper(self, fun)
         self.fun = fun
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
@@ -157,7 +158,6 @@ class Jitted:
         self._cache: dict[Any, tuple[ClosedJaxpr, list[Any], Any]] = {}
         self._lock = threading.Lock()
         self.trace_count = 0
-        functools.update_wrapper(self, fun)
 
     def _split(self, args: tuple, kwargs: dict) -> tuple[list, dict, tuple, tuple]:
         nargs = len(args)
