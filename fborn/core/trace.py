@@ -191,3 +191,27 @@ def concrete_value(x: Any, what: str) -> np.ndarray:
         except ConcretizationError as e:
             raise ConcretizationError(f"{what} must be concrete (not traced): {e}") from None
     return np.asarray(x)
+
+
+_axis_env: contextvars.ContextVar[tuple[tuple[Any, int], ...]] = contextvars.ContextVar(
+    "fborn_axis_env", default=()
+)
+
+
+@contextlib.contextmanager
+def extend_axis_env(name: Any, size: int) -> Iterator[None]:
+    """Make the mapped axis ``name`` of ``size`` visible to collectives inside the block."""
+    token = _axis_env.set((*_axis_env.get(), (name, size)))
+    try:
+        yield
+    finally:
+        _axis_env.reset(token)
+
+
+def axis_size(name: Any) -> int:
+    """The size of the innermost mapped axis called ``name``; NameError if none is bound."""
+    for bound, size in reversed(_axis_env.get()):
+        if bound == name:
+            return size
+    raise NameError(f"unbound axis name: {name}. Collectives such as psum must run inside "
+                    f"vmap or pmap with a matching axis_name.")

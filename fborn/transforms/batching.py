@@ -9,6 +9,7 @@ interpreter (so vmap composes with every other transform).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from fborn.core.trace import (
     Interpreter,
     Tracer,
     current_interpreter,
+    extend_axis_env,
     get_aval,
     leaked_tracer_error,
     set_interpreter,
@@ -114,8 +116,10 @@ def batch_flat(fun: Callable[..., Sequence[Any]], axis: AxisData, args: Sequence
     """Run ``fun`` (flat in, flat out) with ``args`` batched at ``in_dims``; returns each
     output's value and batch dim (None: the same for every batch member)."""
     interp = BatchInterpreter(current_interpreter(), axis)
+    env = extend_axis_env(axis.name, axis.size) if axis.name is not None \
+        else contextlib.nullcontext()
     try:
-        with set_interpreter(interp):
+        with env, set_interpreter(interp):
             outs = fun(*[interp.wrap(a, d) for a, d in zip(args, in_dims, strict=True)])
         return [interp.unpack(o) for o in outs]
     finally:
