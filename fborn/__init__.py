@@ -1,7 +1,7 @@
 """fborn: a JAX-style functional ML library (traced pure functions, composable transforms,
 numba CPU kernels and WGSL GPU shaders)."""
 
-from fborn import ad_checkpoint, errors, lax, numpy, scipy, tree_util
+from fborn import ad_checkpoint, errors, lax, numpy, random, scipy, tree_util
 from fborn.core.array import Array, Device
 from fborn.core.aval import ShapedArray, ShapeDtypeStruct
 from fborn.core.config import config
@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ClosedJaxpr", "Device", "Jaxpr", "Primitive", "ShapeDtypeStruct", "ShapedArray",
-    "config", "errors", "eval_jaxpr", "eval_shape", "lax", "make_jaxpr", "numpy", "scipy",
+    "config", "errors", "eval_jaxpr", "eval_shape", "lax", "make_jaxpr", "numpy", "random", "scipy",
     "tree_util",
     "typecheck_jaxpr", "grad", "hessian", "jacfwd", "jacrev", "jvp", "linearize",
     "value_and_grad", "vjp", "vmap", "jit", "disable_jit",

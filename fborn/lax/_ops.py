@@ -22,6 +22,7 @@ from fborn.primitives import shape as _shape
 
 __all__ = [
     "abs", "acos", "acosh", "add", "argmax", "argmin", "asin", "asinh", "atan", "atan2", "atanh",
+    "bitcast_convert_type",
     "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "broadcast", "broadcast_in_dim",
     "broadcasted_iota", "cbrt", "ceil", "clamp", "concatenate", "convert_element_type", "cos",
     "cosh", "cummax", "cummin", "cumprod", "cumsum", "digamma", "div", "dot", "dot_general", "eq",
@@ -149,6 +150,14 @@ def convert_element_type(x: Array | Scalar, new_dtype: Any) -> Array:
     if dt == x.dtype and not x.weak_type:
         return x
     return _ew.convert_element_type_p.bind(x, new_dtype=dt, weak_type=False)
+
+
+def bitcast_convert_type(x: Array, new_dtype: Any) -> Array:
+    """Reinterpret the bits of ``x`` as ``new_dtype`` (same bit width)."""
+    from fborn.primitives.random_bits import bitcast_convert_type_p
+
+    (x,) = _operands(x)
+    return bitcast_convert_type_p.bind(x, new_dtype=dtypes.to_dtype(new_dtype))
 
 
 def select_n(which: Array | Scalar, *cases: Array | Scalar) -> Array:

@@ -19,11 +19,11 @@ def _f64(x: np.ndarray) -> np.ndarray:
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    return _erf(_f64(x)).astype(np.float64)
+    return np.asarray(_erf(_f64(x)), dtype=np.float64)
 
 
 def erfc(x: np.ndarray) -> np.ndarray:
-    return _erfc(_f64(x)).astype(np.float64)
+    return np.asarray(_erfc(_f64(x)), dtype=np.float64)
 
 
 def lgamma(x: np.ndarray) -> np.ndarray:
@@ -32,7 +32,7 @@ def lgamma(x: np.ndarray) -> np.ndarray:
     out = np.full(x.shape, np.nan)
     ok = ~np.isnan(x)
     if ok.any():
-        out[ok] = _lgamma_scalar(x[ok]).astype(np.float64)
+        out[ok] = np.asarray(_lgamma_scalar(x[ok]), dtype=np.float64)
     return out
 
 

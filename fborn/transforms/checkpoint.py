@@ -10,6 +10,7 @@ inputs are stored). ``checkpoint_name(x, name)`` tags a value for
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -209,14 +210,25 @@ def saved_residuals(fun: Callable[..., Any], *args: Any, **kwargs: Any
             var = value.var
             if id(var) in arg_index:
                 path = paths_leaves[arg_index[id(var)]][0]
-                out.append((aval, f"from the argument {keystr(path[1:]) or 'args'}"
-                            if len(path) > 1 else "from an argument"))
+                out.append((aval, f"from the argument {_arg_name(fun, path)}"))
                 continue
             eqn = staging.producers.get(id(var))
             out.append((aval, f"output of {eqn.primitive.name}" if eqn else "a constant"))
         else:
             out.append((aval, "a constant"))
     return out
+
+
+def _arg_name(fun: Callable[..., Any], path: tuple) -> str:
+    """``x`` or ``params['w']``: the parameter name of ``fun`` plus the path inside it."""
+    index = path[0].idx
+    try:
+        params = [p.name for p in inspect.signature(fun).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        name = params[index]
+    except (TypeError, ValueError, IndexError):
+        name = f"args[{index}]"
+    return name + keystr(path[1:])
 
 
 def print_saved_residuals(fun: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
