@@ -31,5 +31,14 @@ __all__ = [
     "tree_util",
     "typecheck_jaxpr", "grad", "hessian", "jacfwd", "jacrev", "jvp", "linearize",
     "value_and_grad", "vjp", "vmap", "jit", "disable_jit",
-    "checkpoint", "remat", "ad_checkpoint", "custom_jvp", "custom_vjp",
+    "checkpoint", "remat", "ad_checkpoint", "custom_jvp", "custom_vjp", "typecheck",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # jaxtyping imports jax when it is installed; load the shape checker only when asked for.
+    if name == "typecheck":
+        from fborn.typing import typecheck
+
+        return typecheck
+    raise AttributeError(f"module 'fborn' has no attribute {name!r}")

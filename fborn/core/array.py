@@ -144,6 +144,8 @@ class ArrayImpl(Array):
     def __repr__(self) -> str:
         body = np.array2string(self._value, separator=", ", prefix="Array(")
         extras = [f"dtype={self.aval.dtype.name}"]
+        if self._value.size == 0:
+            extras.insert(0, f"shape={self.aval.shape}")
         if self.aval.weak_type:
             extras.append("weak_type=True")
         return f"Array({body}, {', '.join(extras)})"
@@ -167,7 +169,7 @@ def _rebuild_array(value: np.ndarray, weak_type: bool) -> ArrayImpl:
 def array_from_numpy(value: Any, dtype: Any = None, weak_type: bool = False) -> ArrayImpl:
     """Wrap host data as an ``ArrayImpl`` with a canonical dtype (copies unless already owned)."""
     arr = np.array(value, dtype=None if dtype is None else dtypes.to_dtype(dtype), copy=True)
-    if arr.dtype.kind in "OUSVc":
+    if arr.dtype not in dtypes.SUPPORTED_DTYPES:
         raise FbornDtypeError(f"cannot convert data of dtype {arr.dtype} to an fborn array")
     target = dtypes.canonicalize(arr.dtype)
     if target != arr.dtype:

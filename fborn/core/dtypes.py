@@ -186,9 +186,9 @@ def _materialize(node: Any) -> tuple[np.dtype, bool]:
 
 def promote_types_weak(*typed: tuple[np.dtype, bool]) -> tuple[np.dtype, bool]:
     """Promote ``(dtype, weak_type)`` pairs; returns the result dtype and whether it is weak."""
-    node = _lattice_node(*typed[0])
+    node = _lattice_node(canonicalize(typed[0][0]), typed[0][1])
     for dtype, weak in typed[1:]:
-        node = _join(node, _lattice_node(dtype, weak))
+        node = _join(node, _lattice_node(canonicalize(dtype), weak))
     dtype, weak = _materialize(node)
     return canonicalize(dtype), weak
 
@@ -215,11 +215,11 @@ class finfo(ml_dtypes.finfo):  # noqa: N801 - numpy name
     """Machine limits of a float dtype (numpy's finfo, bfloat16 included)."""
 
     def __new__(cls, dtype: Any):
-        return ml_dtypes.finfo(to_dtype(getattr(dtype, "dtype", dtype)))
+        return ml_dtypes.finfo(to_dtype(dtype))
 
 
 class iinfo(ml_dtypes.iinfo):  # noqa: N801 - numpy name
     """Machine limits of an integer dtype."""
 
     def __new__(cls, dtype: Any):
-        return ml_dtypes.iinfo(to_dtype(getattr(dtype, "dtype", dtype)))
+        return ml_dtypes.iinfo(to_dtype(dtype))

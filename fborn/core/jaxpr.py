@@ -177,7 +177,7 @@ def _pp_jaxpr(jaxpr: Jaxpr, names: _Names, indent: int = 0) -> str:
     pad = " " * indent
     lines = [f"{{ lambda {consts}; {args}. let"]
     lines += [f"{pad}    {pp_eqn(e, names, indent)}" for e in jaxpr.eqns]
-    outs = " ".join(_pp_atom(a, names) for a in jaxpr.outvars)
+    outs = ", ".join(_pp_atom(a, names) for a in jaxpr.outvars)
     lines.append(f"{pad}  in ({outs},) }}" if len(jaxpr.outvars) == 1 else f"{pad}  in ({outs}) }}")
     return "\n".join(lines)
 
