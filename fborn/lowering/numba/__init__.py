@@ -1,0 +1,1 @@
+"""The numba backend: renders kernel-IR programs as one njit function per jaxpr."""

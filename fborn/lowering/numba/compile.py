@@ -1,0 +1,129 @@
+"""Compile jaxprs to native code with numba, with in-memory and on-disk caches.
+
+The generated module is written to ``$FBORN_CACHE_DIR`` (default: the user's cache folder) under
+a name hashed from its source plus the fborn and numba versions, then imported as a real
+module, so numba's own ``cache=True`` persists the machine code across processes. A corrupt
+cache file is deleted and rebuilt. ``FBORN_DUMP_KERNELS=1`` prints each generated module and
+its compile time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fborn.core.jaxpr import ClosedJaxpr
+from fborn.lowering.kernel_ir import Program
+from fborn.lowering.numba.render import render
+from fborn.lowering.schedule import schedule
+
+_lock = threading.Lock()
+_memory: dict[str, Callable[..., Any]] = {}
+
+
+def cache_dir() -> Path:
+    """Where compiled modules live: ``$FBORN_CACHE_DIR`` or ``~/.cache/fborn``."""
+    root = os.environ.get("FBORN_CACHE_DIR")
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fborn"
+
+
+def _version_tag() -> str:
+    import numba
+
+    import fborn
+
+    return f"fborn-{fborn.__version__}-numba-{numba.__version__}-py{sys.version_info[:2]}"
+
+
+def _load_module(path: Path, name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # numba's disk cache re-imports the module by name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def compile_source(source: str) -> Callable[..., Any]:
+    """The ``program`` function of ``source``, through the memory and disk caches."""
+    digest = hashlib.sha256((_version_tag() + source).encode()).hexdigest()[:32]
+    with _lock:
+        fn = _memory.get(digest)
+        if fn is not None:
+            return fn
+        name = f"fborn_kernel_{digest}"
+        path = cache_dir() / f"{name}.py"
+        if not path.exists() or path.read_text() != source:
+            _write_atomically(path, source)
+        try:
+            module = _load_module(path, name)
+        except Exception:  # a corrupt cache entry: rebuild it once
+            path.unlink(missing_ok=True)
+            _write_atomically(path, source)
+            module = _load_module(path, name)
+        fn = _memory[digest] = module.program
+        return fn
+
+
+class Executable:
+    """A compiled jaxpr: call it with numpy arrays, get numpy arrays (in the jaxpr's shapes)."""
+
+    def __init__(self, closed: ClosedJaxpr):
+        self.program: Program = schedule(closed)
+        self.source, self.parallel = render(self.program)
+        self.fn = compile_source(self.source)
+        self.constants = list(self.program.constants.values())
+        self.out_shapes = [self.program.buffers[o].shape for o in self.program.outputs]
+        self._dump = os.environ.get("FBORN_DUMP_KERNELS") == "1"
+        self._first = True
+
+    def __call__(self, *args: np.ndarray) -> list[np.ndarray]:
+        flat = [np.ascontiguousarray(a).reshape(-1) for a in args]
+        start = time.perf_counter() if self._first else 0.0
+        outs = self.fn(*flat, *self.constants)
+        if self._first and self._dump:
+            print(self.source, file=sys.stderr)
+            print(f"# first call (compile + run): {time.perf_counter() - start:.3f} s",
+                  file=sys.stderr)
+        self._first = False
+        return [o.reshape(shape) for o, shape in zip(outs, self.out_shapes, strict=True)]
+
+
+_executables: dict[int, tuple[ClosedJaxpr, Executable]] = {}
+
+
+def executable_for(closed: ClosedJaxpr) -> Executable:
+    """The (cached) executable of a jaxpr object."""
+    hit = _executables.get(id(closed))
+    if hit is not None and hit[0] is closed:
+        return hit[1]
+    exe = Executable(closed)
+    _executables[id(closed)] = (closed, exe)
+    return exe

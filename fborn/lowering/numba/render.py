@@ -1,0 +1,361 @@
+"""Render a kernel-IR ``Program`` as the source of one numba ``njit`` function.
+
+The function takes every input and constant buffer as a flat array and returns the output
+buffers. Loop nests become ``for`` loops (the outer one a ``prange`` when the work is large),
+expressions become straight-line scalar code with shared subexpressions computed once, and
+``Routine`` statements call BLAS through ``np.dot``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fborn.core import dtypes
+from fborn.lowering.kernel_ir import (
+    INDEX,
+    Binary,
+    Cast,
+    Const,
+    Expr,
+    Load,
+    LoopIndex,
+    LoopKernel,
+    Program,
+    ReduceKernel,
+    Routine,
+    Select,
+    Unary,
+)
+from fborn.lowering.schedule import LoweringError
+
+PARALLEL_THRESHOLD = 1 << 16
+FASTMATH = "{'contract', 'reassoc', 'arcp', 'nsz', 'afn'}"  # keeps NaN and inf semantics
+
+_NUMBA_DTYPES = {dtypes.bool_, dtypes.int8, dtypes.int16, dtypes.int32, dtypes.int64,
+                 dtypes.uint8, dtypes.uint16, dtypes.uint32, dtypes.uint64, dtypes.float32,
+                 dtypes.float64}
+
+_UNARY = {
+    "neg": "-{0}", "floor": "np.floor({0})", "ceil": "np.ceil({0})",
+    "is_finite": "np.isfinite({0})", "exp": "np.exp({0})", "exp2": "np.exp2({0})",
+    "log": "np.log({0})", "expm1": "np.expm1({0})", "log1p": "np.log1p({0})",
+    "tanh": "np.tanh({0})", "sin": "np.sin({0})", "cos": "np.cos({0})", "tan": "np.tan({0})",
+    "asin": "np.arcsin({0})", "acos": "np.arccos({0})", "atan": "np.arctan({0})",
+    "sinh": "np.sinh({0})", "cosh": "np.cosh({0})", "asinh": "np.arcsinh({0})",
+    "acosh": "np.arccosh({0})", "atanh": "np.arctanh({0})", "sqrt": "np.sqrt({0})",
+    "rsqrt": "1.0 / np.sqrt({0})", "cbrt": "np.cbrt({0})", "abs": "abs({0})",
+    "square": "{0} * {0}", "erf": "math.erf({0})", "erfc": "math.erfc({0})",
+    "erf_inv": "rt.erf_inv({0})", "lgamma": "rt.lgamma({0})", "digamma": "rt.digamma({0})",
+    "stop_gradient": "{0}", "sign": "rt.sign({0})", "round_away": "rt.round_away({0})",
+    "round_even": "np.round({0})", "logistic": "1.0 / (1.0 + np.exp(-{0}))",
+}
+
+_BINARY = {
+    "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "pow": "{0} ** {1}",
+    "atan2": "math.atan2({0}, {1})", "nextafter": "np.nextafter({0}, {1})",
+    "and": "{0} & {1}", "or": "{0} | {1}", "xor": "{0} ^ {1}", "eq": "{0} == {1}",
+    "ne": "{0} != {1}", "lt": "{0} < {1}", "le": "{0} <= {1}", "gt": "{0} > {1}",
+    "ge": "{0} >= {1}", "floordiv": "{0} // {1}", "mod": "{0} % {1}",
+}
+
+
+def np_type(dtype: np.dtype) -> str:
+    return f"np.{np.dtype(dtype).name}"
+
+
+def _check_dtype(dtype: np.dtype) -> None:
+    if np.dtype(dtype) not in _NUMBA_DTYPES:
+        raise LoweringError(f"the numba backend does not support dtype {np.dtype(dtype).name} "
+                            f"yet (float16 and bfloat16 need conversion kernels)")
+
+
+class _Body:
+    """Straight-line code for one kernel body, with each distinct subexpression computed
+    once."""
+
+    def __init__(self, indent: str, loop_vars: list[str]):
+        self.indent = indent
+        self.loop_vars = loop_vars
+        self.lines: list[str] = []
+        self.names: dict[Expr, str] = {}
+
+    def emit(self, e: Expr) -> str:
+        name = self.names.get(e)
+        if name is not None:
+            return name
+        code = self._code(e)
+        if isinstance(e, (Const, LoopIndex)):
+            return code
+        name = f"v{len(self.names)}"
+        self.names[e] = name
+        self.lines.append(f"{self.indent}{name} = {code}")
+        return name
+
+    def _code(self, e: Expr) -> str:
+        if isinstance(e, Const):
+            if e.dtype == INDEX:
+                return str(int(e.value))
+            _check_dtype(e.dtype)
+            value = e.value
+            if isinstance(value, float) and not math.isfinite(value):
+                value = "np.nan" if math.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
+            return f"{np_type(e.dtype)}({value})"
+        if isinstance(e, LoopIndex):
+            return self.loop_vars[e.axis]
+        if isinstance(e, Load):
+            return f"{e.buffer}[{self.emit(e.address)}]"
+        if isinstance(e, Cast):
+            _check_dtype(e.dtype)
+            x = self.emit(e.x)
+            if e.dtype == dtypes.bool_:
+                return f"{x} != 0"
+            return f"{np_type(e.dtype)}({x})"
+        if isinstance(e, Select):
+            return (f"{self.emit(e.on_true)} if {self.emit(e.pred)} "
+                    f"else {self.emit(e.on_false)}")
+        if isinstance(e, Unary):
+            return self._unary(e)
+        if isinstance(e, Binary):
+            return self._binary(e)
+        raise LoweringError(f"the numba renderer cannot print {type(e).__name__}")
+
+    def _unary(self, e: Unary) -> str:
+        x = self.emit(e.x)
+        if e.op == "not":
+            return f"not {x}" if e.dtype == dtypes.bool_ else f"{np_type(e.dtype)}(~{x})"
+        if e.op == "abs" and e.dtype.kind == "u":
+            return x
+        if e.op not in _UNARY:
+            raise LoweringError(f"no numba code for the elementwise op '{e.op}'")
+        code = _UNARY[e.op].format(x)
+        return code if e.dtype == dtypes.bool_ else f"{np_type(e.dtype)}({code})"
+
+    def _binary(self, e: Binary) -> str:
+        a, b = self.emit(e.a), self.emit(e.b)
+        operand = e.a.dtype
+        if e.dtype == INDEX and operand == INDEX:
+            return _BINARY[e.op].format(a, b)
+        if e.op in ("div", "rem"):
+            if dtypes.is_float(operand):
+                code = f"{a} / {b}" if e.op == "div" else f"np.fmod({a}, {b})"
+            else:
+                code = f"rt.trunc_{e.op}({a}, {b})"
+        elif e.op in ("max", "min"):
+            code = f"rt.f{e.op}({a}, {b})" if dtypes.is_float(operand) else f"{e.op}({a}, {b})"
+        elif e.op.startswith("shift"):
+            code = f"rt.{e.op}({a}, {b}, {operand.itemsize * 8})"
+        elif e.op in ("and", "or") and operand == dtypes.bool_:
+            code = f"{a} {e.op} {b}"
+        elif e.op in _BINARY:
+            code = _BINARY[e.op].format(a, b)
+        else:
+            raise LoweringError(f"no numba code for the elementwise op '{e.op}'")
+        return code if e.dtype == dtypes.bool_ else f"{np_type(e.dtype)}({code})"
+
+
+def _loop_header(lines: list[str], shape: tuple[int, ...], names: list[str], indent: str,
+                 parallel: bool) -> str:
+    for k, (size, var) in enumerate(zip(shape, names, strict=True)):
+        rng = "prange" if parallel and k == 0 else "range"
+        lines.append(f"{indent}for {var} in {rng}({size}):")
+        indent += "    "
+    return indent
+
+
+def _flat(names: list[str], shape: tuple[int, ...]) -> str:
+    terms, stride = [], 1
+    for var, size in reversed(list(zip(names, shape, strict=True))):
+        if size != 1:
+            terms.append(var if stride == 1 else f"{var} * {stride}")
+        stride *= size
+    return " + ".join(reversed(terms)) or "0"
+
+
+class Renderer:
+    """Prints a Program; ``uses_prange`` tells whether to compile with ``parallel=True``."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.lines: list[str] = []
+        self.uses_prange = False
+
+    def render(self, name: str = "program") -> str:
+        p = self.program
+        for info in p.buffers.values():
+            _check_dtype(info.dtype)
+        params = [*p.inputs, *p.constants]
+        body = self.lines
+        for stmt in p.statements:
+            if isinstance(stmt, LoopKernel):
+                self._loop_kernel(stmt)
+            elif isinstance(stmt, ReduceKernel):
+                self._reduce_kernel(stmt)
+            elif isinstance(stmt, Routine):
+                self._routine(stmt)
+        outs = ", ".join(p.outputs) + ("," if len(p.outputs) == 1 else "")
+        parallel = "True" if self.uses_prange else "False"
+        header = [
+            "import math",
+            "import numpy as np",
+            "from numba import njit, prange",
+            "from fborn.lowering.numba import runtime as rt",
+            "",
+            "",
+            f"@njit(parallel={parallel}, fastmath={FASTMATH}, error_model='numpy', cache=True)",
+            f"def {name}({', '.join(params)}):",
+        ]
+        return "\n".join([*header, *body, f"    return ({outs})", ""])
+
+    def _alloc(self, name: str) -> None:
+        info = self.program.buffers[name]
+        self.lines.append(f"    {name} = np.empty({info.size}, {np_type(info.dtype)})")
+
+    def _parallel(self, shape: tuple[int, ...], work: int) -> bool:
+        use = bool(shape) and shape[0] > 1 and work >= PARALLEL_THRESHOLD
+        self.uses_prange = self.uses_prange or use
+        return use
+
+    def _loop_kernel(self, k: LoopKernel) -> None:
+        self._alloc(k.out)
+        names = [f"i{d}" for d in range(len(k.shape))]
+        size = math.prod(k.shape)
+        if size == 0:
+            return
+        indent = _loop_header(self.lines, k.shape, names, "    ",
+                              self._parallel(k.shape, size))
+        body = _Body(indent, names)
+        value = body.emit(k.value)
+        self.lines += body.lines
+        self.lines.append(f"{indent}{k.out}[{_flat(names, k.shape)}] = {value}")
+
+    def _reduce_kernel(self, k: ReduceKernel) -> None:
+        self._alloc(k.out)
+        out_names = [f"o{d}" for d in range(len(k.out_shape))]
+        red_names = [f"r{d}" for d in range(len(k.red_shape))]
+        if math.prod(k.out_shape) == 0:
+            return
+        work = math.prod(k.out_shape) * max(math.prod(k.red_shape), 1)
+        indent = _loop_header(self.lines, k.out_shape, out_names, "    ",
+                              self._parallel(k.out_shape, work))
+        acc_type = np_type(k.dtype)
+        init = _reduce_init(k.op, k.dtype)
+        self.lines.append(f"{indent}acc = {acc_type}({init})" if k.op not in ("and", "or")
+                          else f"{indent}acc = {init}")
+        is_arg = k.op in ("argmax", "argmin")
+        if is_arg:
+            self.lines.append(f"{indent}best = 0")
+        inner = _loop_header(self.lines, k.red_shape, red_names, indent, False)
+        body = _Body(inner, out_names + red_names)
+        value = body.emit(k.value)
+        self.lines += body.lines
+        self.lines += _combine(k.op, value, inner, k.dtype, red_names, k.red_shape)
+        result = "best" if is_arg else "acc"
+        if is_arg:
+            result = f"{np_type(k.index_dtype)}(best)"
+        self.lines.append(f"{indent}{k.out}[{_flat(out_names, k.out_shape)}] = {result}")
+
+    def _routine(self, r: Routine) -> None:
+        if r.kind != "dot_general":
+            raise LoweringError(f"no numba routine for '{r.kind}'")
+        self.lines += _dot_general_code(r, self.program)
+
+
+def _reduce_init(op: str, dtype: np.dtype) -> str:
+    if op == "sum":
+        return "0"
+    if op == "prod":
+        return "1"
+    if op == "and":
+        return "True"
+    if op == "or":
+        return "False"
+    if dtypes.is_float(dtype):
+        return "-np.inf" if op in ("max", "argmax") else "np.inf"
+    info = np.iinfo(dtype) if dtype != dtypes.bool_ else None
+    if info is None:
+        return "False" if op in ("max", "argmax") else "True"
+    return str(info.min if op in ("max", "argmax") else info.max)
+
+
+def _combine(op: str, v: str, indent: str, dtype: np.dtype, red: list[str],
+             red_shape: tuple[int, ...]) -> list[str]:
+    if op == "sum":
+        return [f"{indent}acc += {v}"]
+    if op == "prod":
+        return [f"{indent}acc *= {v}"]
+    if op == "and":
+        return [f"{indent}acc = acc and {v}"]
+    if op == "or":
+        return [f"{indent}acc = acc or {v}"]
+    if op in ("max", "min"):
+        cmp = ">" if op == "max" else "<"
+        nan = f" or {v} != {v}" if dtypes.is_float(dtype) else ""
+        return [f"{indent}if {v} {cmp} acc{nan}:", f"{indent}    acc = {v}"]
+    cmp = ">" if op == "argmax" else "<"
+    position = _flat(red, red_shape)
+    nan = f" or ({v} != {v} and acc == acc)" if dtypes.is_float(dtype) else ""
+    first = f"({position}) == 0 or "
+    return [f"{indent}if {first}({v} {cmp} acc and acc == acc){nan}:",
+            f"{indent}    acc = {v}", f"{indent}    best = {position}"]
+
+
+def _dot_general_code(r: Routine, program: Program) -> list[str]:
+    p = r.params
+    lhs, rhs = r.inputs
+    (out,) = r.outputs
+    out_dtype = np.dtype(p["out_dtype"])
+    if not dtypes.is_float(out_dtype):
+        raise LoweringError("integer dot_general is not lowered to numba yet")
+    ls, rs = p["lhs_shape"], p["rhs_shape"]
+    lc, rc, lb, rb = p["lc"], p["rc"], p["lb"], p["rb"]
+    lf = [i for i in range(len(ls)) if i not in lc and i not in lb]
+    rf = [i for i in range(len(rs)) if i not in rc and i not in rb]
+    nb = math.prod(ls[i] for i in lb)
+    m, k, n = (math.prod(ls[i] for i in lf), math.prod(ls[i] for i in lc),
+               math.prod(rs[i] for i in rf))
+    lines = [f"    {out} = np.empty({nb * m * n}, {np_type(out_dtype)})"]
+    a = _matrix_operand(lines, lhs, ls, (*lb, *lf, *lc), (*lb, *lc, *lf), nb, m, k, out_dtype,
+                        program)
+    b = _matrix_operand(lines, rhs, rs, (*rb, *rc, *rf), (*rb, *rf, *rc), nb, k, n, out_dtype,
+                        program)
+    if nb == 1:
+        lines.append(f"    np.dot({a}, {b}, {out}.reshape(({m}, {n})))")
+    else:
+        lines.append(f"    {out}_3 = {out}.reshape(({nb}, {m}, {n}))")
+        lines.append(f"    for bi in range({nb}):")
+        lines.append(f"        np.dot({a}[bi], {b}[bi], {out}_3[bi])")
+    return lines
+
+
+def _matrix_operand(lines: list[str], name: str, shape: tuple[int, ...], order: tuple[int, ...],
+                    transposed_order: tuple[int, ...], nb: int, rows: int, cols: int,
+                    dtype: np.dtype, program: Program) -> str:
+    """A (rows, cols) (or (nb, rows, cols)) matrix view of buffer ``name`` whose axes must be
+    taken in ``order``; uses a transposed view instead of a copy when the buffer's layout is
+    ``transposed_order``, and copies otherwise."""
+    src_dtype = program.buffers[name].dtype
+    cast = f".astype({np_type(dtype)})" if src_dtype != dtype else ""
+    var = f"{name}_m{len(lines)}"
+    identity = tuple(range(len(shape)))
+    if order == identity:
+        lines.append(f"    {var} = {name}{cast}.reshape({_mshape(nb, rows, cols)})")
+    elif transposed_order == identity and nb == 1:
+        lines.append(f"    {var} = {name}{cast}.reshape(({cols}, {rows})).T")
+    else:
+        lines.append(f"    {var} = np.ascontiguousarray({name}{cast}.reshape({shape})"
+                     f".transpose({order})).reshape({_mshape(nb, rows, cols)})")
+    return var
+
+
+def _mshape(nb: int, rows: int, cols: int) -> str:
+    return f"({rows}, {cols})" if nb == 1 else f"({nb}, {rows}, {cols})"
+
+
+def render(program: Program, name: str = "program") -> tuple[str, bool]:
+    """The module source for ``program`` and whether it uses parallel loops."""
+    renderer = Renderer(program)
+    source = renderer.render(name)
+    return source, renderer.uses_prange
+

@@ -1,0 +1,145 @@
+"""Scalar helpers that generated numba code calls (semantics of fborn's primitives)."""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+_OPTS = {"cache": True, "error_model": "numpy"}
+
+
+@njit(**_OPTS)
+def trunc_div(a, b):  # noqa: ANN001, ANN201 - numba-typed
+    """Integer division rounding toward zero; 0 when dividing by zero (lax.div)."""
+    if b == 0:
+        return a - a
+    q = a // b
+    if (a % b != 0) and ((a < 0) != (b < 0)):
+        q += 1
+    return q
+
+
+@njit(**_OPTS)
+def trunc_rem(a, b):  # noqa: ANN001, ANN201
+    """Remainder with the sign of the dividend; 0 when dividing by zero (lax.rem)."""
+    if b == 0:
+        return a - a
+    return a - b * trunc_div(a, b)
+
+
+@njit(**_OPTS)
+def round_away(x):  # noqa: ANN001, ANN201
+    """Round half away from zero."""
+    return math.copysign(math.floor(abs(x) + 0.5), x)
+
+
+@njit(**_OPTS)
+def sign(x):  # noqa: ANN001, ANN201
+    if x > 0:
+        return 1
+    if x < 0:
+        return -1
+    return 0 if x == 0 else x
+
+
+@njit(**_OPTS)
+def fmax(a, b):  # noqa: ANN001, ANN201
+    """Maximum that propagates NaN (lax.max)."""
+    if a != a or a > b:
+        return a
+    return b
+
+
+@njit(**_OPTS)
+def fmin(a, b):  # noqa: ANN001, ANN201
+    """Minimum that propagates NaN (lax.min)."""
+    if a != a or a < b:
+        return a
+    return b
+
+
+@njit(**_OPTS)
+def erf_inv(x):  # noqa: ANN001, ANN201
+    """Inverse error function (rational initial guess refined by Newton steps)."""
+    if x <= -1.0:
+        return -math.inf if x == -1.0 else math.nan
+    if x >= 1.0:
+        return math.inf if x == 1.0 else math.nan
+    w = -math.log((1.0 - x) * (1.0 + x))
+    if w < 5.0:
+        w = w - 2.5
+        p = 2.81022636e-08
+        p = 3.43273939e-07 + p * w
+        p = -3.5233877e-06 + p * w
+        p = -4.39150654e-06 + p * w
+        p = 0.00021858087 + p * w
+        p = -0.00125372503 + p * w
+        p = -0.00417768164 + p * w
+        p = 0.246640727 + p * w
+        p = 1.50140941 + p * w
+    else:
+        w = math.sqrt(w) - 3.0
+        p = -0.000200214257
+        p = 0.000100950558 + p * w
+        p = 0.00134934322 + p * w
+        p = -0.00367342844 + p * w
+        p = 0.00573950773 + p * w
+        p = -0.0076224613 + p * w
+        p = 0.00943887047 + p * w
+        p = 1.00167406 + p * w
+        p = 2.83297682 + p * w
+    y = p * x
+    for _ in range(3):
+        y = y - (math.erf(y) - x) / (2.0 / math.sqrt(math.pi) * math.exp(-y * y))
+    return y
+
+
+@njit(**_OPTS)
+def digamma(x):  # noqa: ANN001, ANN201
+    """psi(x): reflection, recurrence to x >= 6, then the asymptotic series."""
+    if x <= 0 and x == math.floor(x):
+        return math.nan
+    acc = 0.0
+    reflect = x < 0.5
+    y = 1.0 - x if reflect else x
+    while y < 6.0:
+        acc -= 1.0 / y
+        y += 1.0
+    inv2 = 1.0 / (y * y)
+    series = math.log(y) - 0.5 / y - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (
+        1 / 252 - inv2 * (1 / 240 - inv2 * (1 / 132)))))
+    result = acc + series
+    if reflect:
+        result -= math.pi / math.tan(math.pi * x)
+    return result
+
+
+@njit(**_OPTS)
+def lgamma(x):  # noqa: ANN001, ANN201
+    if x <= 0 and x == math.floor(x):
+        return math.inf
+    return math.lgamma(x)
+
+
+@njit(**_OPTS)
+def shift_left(a, b, bits):  # noqa: ANN001, ANN201
+    if b < 0 or b >= bits:
+        return a - a
+    return a << b
+
+
+@njit(**_OPTS)
+def shift_right_arithmetic(a, b, bits):  # noqa: ANN001, ANN201
+    if b < 0 or b >= bits:
+        return -1 if a < 0 else 0
+    return a >> b
+
+
+@njit(**_OPTS)
+def shift_right_logical(a, b, bits):  # noqa: ANN001, ANN201
+    if b < 0 or b >= bits:
+        return a - a
+    if b == 0:
+        return a
+    return (a >> b) & ((1 << (bits - b)) - 1)
