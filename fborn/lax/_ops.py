@@ -38,9 +38,9 @@ __all__ = [
 Scalar = bool | int | float
 
 
-def _operands(*args: Any) -> list[Array]:
-    """Arrays for ``args``: Python scalars take the dtype and shape of the first array operand
-    (weakly typed, broadcast with ``broadcast_in_dim``)."""
+def _operands(*args: Any, broadcast: bool = True) -> list[Array]:
+    """Arrays for ``args``: Python scalars take the dtype of the first array operand (weakly
+    typed) and, if ``broadcast``, its shape (with ``broadcast_in_dim``)."""
     like = next((a for a in args if isinstance(a, (Array, np.ndarray, np.generic))), None)
     out = []
     for a in args:
@@ -49,7 +49,7 @@ def _operands(*args: Any) -> list[Array]:
             scalar = ArrayImpl(np.array(a, dtype=dt), weak_type=True)
             shape = tuple(like.shape)
             out.append(_shape.broadcast_in_dim_p.bind(scalar, shape=shape, broadcast_dimensions=())
-                       if shape else scalar)
+                       if shape and broadcast else scalar)
         else:
             out.append(to_array(a))
     return out
@@ -173,7 +173,7 @@ def select(pred: Array | bool, on_true: Array | Scalar, on_false: Array | Scalar
 
 def clamp(min: Array | Scalar, x: Array | Scalar, max: Array | Scalar) -> Array:  # noqa: A002
     """``x`` clipped to ``[min, max]`` (bounds scalars or the operand's shape)."""
-    x_arr, lo, hi = _operands(x, min, max)
+    x_arr, lo, hi = _operands(x, min, max, broadcast=False)
     return _ew.clamp_p.bind(lo, x_arr, hi)
 
 
@@ -270,7 +270,7 @@ def concatenate(operands: Sequence[Array], dimension: int) -> Array:
 def pad(x: Array, padding_value: Array | Scalar,
         padding_config: Sequence[tuple[int, int, int]]) -> Array:
     """Pad with ``(low, high, interior)`` per axis; negative low/high crop."""
-    x_arr, value = _operands(x, padding_value)
+    x_arr, value = _operands(x, padding_value, broadcast=False)
     config = tuple((int(lo), int(hi), int(i)) for lo, hi, i in padding_config)
     return _shape.pad_p.bind(x_arr, value, padding_config=config)
 

@@ -1,7 +1,7 @@
 """``fborn.numpy``: the jax.numpy API on fborn arrays; every function is built from primitives,
 so every transform applies. Importing it attaches operators and methods to ``fborn.Array``."""
 
-from fborn.numpy import linalg
+from fborn.numpy import _array_methods, linalg  # noqa: F401 - linalg is public
 from fborn.numpy._creation import *  # noqa: F403
 from fborn.numpy._dtypes import *  # noqa: F403
 from fborn.numpy._indexing import *  # noqa: F403
@@ -10,5 +10,5 @@ from fborn.numpy._manipulation import *  # noqa: F403
 from fborn.numpy._reductions import *  # noqa: F403
 from fborn.numpy._sorting import *  # noqa: F403
 from fborn.numpy._ufuncs import *  # noqa: F403
-from fborn.numpy._util import asarray
-from fborn.numpy import _array_methods  # noqa: E402,F401  (attaches Array operators)
+
+del _array_methods

@@ -29,12 +29,12 @@ def typed_of(x: Any) -> tuple[np.dtype, bool]:
     """``(dtype, weak_type)`` of an array-like without converting it."""
     if isinstance(x, Array):
         return x.dtype, x.weak_type
+    if isinstance(x, (np.ndarray, np.generic)):
+        return dtypes.canonicalize(x.dtype), False
     if isinstance(x, bool):
         return dtypes.bool_, False
     if isinstance(x, (int, float)):
         return dtypes.python_scalar_dtype(x), True
-    if isinstance(x, (np.ndarray, np.generic)):
-        return dtypes.canonicalize(x.dtype), False
     return asarray(x).dtype, False
 
 
@@ -85,18 +85,21 @@ def promote_dtypes(*args: Any) -> list[Array]:
     return out
 
 
+def inexact_dtype(dtype: np.dtype) -> np.dtype:
+    """The float a bool/integer dtype computes in (as jnp): float64 for 64-bit integers,
+    float32 otherwise (int32 stays float32 under x64). Floats are kept."""
+    if dtypes.is_float(dtype):
+        return dtype
+    return dtypes.canonicalize(dtypes.float64 if dtype.itemsize == 8 else dtypes.float32)
+
+
 def promote_dtypes_inexact(*args: Any) -> list[Array]:
-    """Like ``promote_dtypes`` but integer/bool results become the default float."""
+    """Arrays of the common dtype made a float by ``inexact_dtype`` (shapes unchanged)."""
     dtype, weak = result_typed(*args)
-    if not dtypes.is_float(dtype):
-        dtype = dtypes.default_float()
-    out = []
-    for a in args:
-        if isinstance(a, (bool, int, float)):
-            out.append(ArrayImpl(np.array(a, dtype=dtype), weak_type=weak))
-        else:
-            out.append(convert(asarray(a), dtype, weak))
-    return out
+    dtype = inexact_dtype(dtype)
+    return [ArrayImpl(np.array(a, dtype=dtype), weak_type=weak)
+            if isinstance(a, (bool, int, float)) else convert(asarray(a), dtype, weak)
+            for a in args]
 
 
 def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:

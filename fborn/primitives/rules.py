@@ -170,12 +170,12 @@ def batch_elementwise(prim: Primitive) -> None:
     """Batching for operands of equal shape: align every batch axis at the front (operands
     already batched at the same axis are used as they are)."""
 
-    def rule(axis: Any, values: Sequence[Any], dims: Sequence[int | None],
+    def rule(axis_data: Any, values: Sequence[Any], dims: Sequence[int | None],
              **params: Any) -> tuple[Any, Any]:
         if dims[0] is not None and all(d == dims[0] for d in dims):
             out_dim = dims[0]
         else:
-            values, out_dim = batch_at_front(values, dims, axis.size), 0
+            values, out_dim = batch_at_front(values, dims, axis_data.size), 0
         out = prim.bind(*values, **params)
         return out, [out_dim] * len(out) if prim.multiple_results else out_dim
 
@@ -186,9 +186,9 @@ def batch_axes_param(prim: Primitive, key: str = "axes") -> None:
     """Batching for one-operand primitives whose ``key`` param lists operand axes: the batch
     axis goes first and the axes shift by one."""
 
-    def rule(axis: Any, values: Sequence[Any], dims: Sequence[int | None],
+    def rule(axis_data: Any, values: Sequence[Any], dims: Sequence[int | None],
              **params: Any) -> tuple[Any, Any]:
-        (x,) = batch_at_front(values, dims, axis.size)
+        (x,) = batch_at_front(values, dims, axis_data.size)
         value = params[key]
         shifted = tuple(a + 1 for a in value) if isinstance(value, tuple) else value + 1
         return prim.bind(x, **{**params, key: shifted}), 0

@@ -37,15 +37,15 @@ def lgamma(x: np.ndarray) -> np.ndarray:
 
 
 def digamma(x: np.ndarray) -> np.ndarray:
-    """psi(x) = d/dx lgamma(x): reflection for x < 0.5, recurrence up to x >= 6, then the
+    """psi(x) = d/dx lgamma(x): reflection for x < 0.5, recurrence up to x >= 10, then the
     asymptotic series; NaN at the poles."""
     x = _f64(x)
     with np.errstate(all="ignore"):
         reflect = x < 0.5
         y = np.where(reflect, 1.0 - x, x)
         acc = np.zeros_like(y)
-        for _ in range(6):
-            small = y < 6.0
+        for _ in range(10):
+            small = y < 10.0
             acc = acc - np.where(small, 1.0 / y, 0.0)
             y = np.where(small, y + 1.0, y)
         inv2 = 1.0 / (y * y)

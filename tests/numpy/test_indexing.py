@@ -239,6 +239,9 @@ UFUNC_AT = {"add": np.add.at, "multiply": np.multiply.at, "min": np.minimum.at,
 @given(index_cases(), st.sampled_from(sorted(UFUNC_AT)), st.integers(0, 2))
 def test_at_updates_match_numpy_ufunc_at(case, op, drop_leading):
     shape, idx = case
+    # numpy's ufunc.at mishandles Ellipsis next to integer arrays (np.add.at(np.zeros(1),
+    # (..., [[0, 0]]), 1.0) adds the wrong amount), so it cannot be the reference there.
+    assume(not (isinstance(idx, tuple) and any(i is Ellipsis for i in idx)))
     x = data_of(shape, np.float32)
     assume(numpy_getitem(x, idx) is not None)
     nidx = to_numpy_index(idx)

@@ -8,6 +8,7 @@ expressions become straight-line scalar code with shared subexpressions computed
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -337,7 +338,7 @@ def _matrix_operand(lines: list[str], name: str, shape: tuple[int, ...], order: 
     ``transposed_order``, and copies otherwise."""
     src_dtype = program.buffers[name].dtype
     cast = f".astype({np_type(dtype)})" if src_dtype != dtype else ""
-    var = f"{name}_m{len(lines)}"
+    var = f"{name}_m{next(_operand_ids)}"
     identity = tuple(range(len(shape)))
     if order == identity:
         lines.append(f"    {var} = {name}{cast}.reshape({_mshape(nb, rows, cols)})")
@@ -347,6 +348,9 @@ def _matrix_operand(lines: list[str], name: str, shape: tuple[int, ...], order: 
         lines.append(f"    {var} = np.ascontiguousarray({name}{cast}.reshape({shape})"
                      f".transpose({order})).reshape({_mshape(nb, rows, cols)})")
     return var
+
+
+_operand_ids = itertools.count()
 
 
 def _mshape(nb: int, rows: int, cols: int) -> str:

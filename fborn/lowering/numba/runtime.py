@@ -97,13 +97,13 @@ def erf_inv(x):  # noqa: ANN001, ANN201
 
 @njit(**_OPTS)
 def digamma(x):  # noqa: ANN001, ANN201
-    """psi(x): reflection, recurrence to x >= 6, then the asymptotic series."""
+    """psi(x): reflection, recurrence to x >= 10, then the asymptotic series."""
     if x <= 0 and x == math.floor(x):
         return math.nan
     acc = 0.0
     reflect = x < 0.5
     y = 1.0 - x if reflect else x
-    while y < 6.0:
+    while y < 10.0:
         acc -= 1.0 / y
         y += 1.0
     inv2 = 1.0 / (y * y)

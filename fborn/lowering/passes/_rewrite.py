@@ -9,6 +9,7 @@ branches, loop bodies, call bodies), once per distinct jaxpr object.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from fborn.core.array import ArrayImpl
 from fborn.core.aval import ShapedArray
 from fborn.core.jaxpr import Atom, ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 from fborn.core.primitive import Primitive
+from fborn.lax._control_flow import scan_p, while_p
 from fborn.primitives.shape import broadcast_in_dim_p
 
 JaxprFn = Callable[[ClosedJaxpr], ClosedJaxpr]
@@ -34,18 +36,6 @@ def _map_param(value: Any, fn: JaxprFn) -> Any:
     return value
 
 
-def map_subjaxprs(params: dict, fn: JaxprFn) -> dict:
-    """``params`` with ``fn`` applied to every ClosedJaxpr (also inside tuples, e.g. cond
-    branches); the same dict object when ``fn`` changed none of them."""
-    out: dict | None = None
-    for key, value in params.items():
-        mapped = _map_param(value, fn)
-        if mapped is not value:
-            out = dict(params) if out is None else out
-            out[key] = mapped
-    return params if out is None else out
-
-
 def subjaxprs(params: dict) -> Iterator[ClosedJaxpr]:
     """The ClosedJaxprs held in ``params``."""
     for value in params.values():
@@ -56,21 +46,44 @@ def subjaxprs(params: dict) -> Iterator[ClosedJaxpr]:
 
 
 class SubjaxprMap:
-    """Applies a pass to nested jaxprs, memoized by object identity (so equations sharing a
-    jaxpr still share the optimized one, which keeps identity-based CSE working)."""
+    """Applies a pass ``fn(closed, loose)`` to nested jaxprs, memoized by object identity (so
+    equations sharing a jaxpr still share the optimized one, which keeps identity-based CSE
+    working). ``loose`` lists the outputs whose weak type the enclosing equation ignores."""
 
-    def __init__(self, fn: JaxprFn):
+    def __init__(self, fn: Callable[[ClosedJaxpr, frozenset[int]], ClosedJaxpr]):
         self.fn = fn
-        self._cache: dict[int, tuple[ClosedJaxpr, ClosedJaxpr]] = {}
+        self._cache: dict[tuple[int, frozenset[int]], tuple[ClosedJaxpr, ClosedJaxpr]] = {}
 
-    def __call__(self, closed: ClosedJaxpr) -> ClosedJaxpr:
-        hit = self._cache.get(id(closed))
+    def __call__(self, closed: ClosedJaxpr, loose: frozenset[int] = frozenset()) -> ClosedJaxpr:
+        key = (id(closed), loose)
+        hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[id(closed)] = (closed, self.fn(closed))
+            hit = self._cache[key] = (closed, self.fn(closed, loose))
         return hit[1]
 
-    def params(self, params: dict) -> dict:
-        return map_subjaxprs(params, self)
+    def params(self, params: dict, prim: Primitive | None = None) -> dict:
+        """``params`` with the pass applied to their jaxprs (the same dict if unchanged)."""
+        loose = _loose_outputs(prim, params)
+        out: dict | None = None
+        for key, value in params.items():
+            fn = functools.partial(self, loose=loose.get(key, frozenset()))
+            mapped = _map_param(value, fn)
+            if mapped is not value:
+                out = dict(params) if out is None else out
+                out[key] = mapped
+        return params if out is None else out
+
+
+def _loose_outputs(prim: Primitive | None, params: dict) -> dict[str, frozenset[int]]:
+    """Outputs of nested jaxprs whose weak type never reaches the equation's results: loop
+    carries (``scan`` and ``while`` give their carries the operands' types) and the loop
+    predicate."""
+    if prim is scan_p:
+        return {"jaxpr": frozenset(range(params["num_carry"]))}
+    if prim is while_p:
+        return {name: frozenset(range(len(params[name].jaxpr.outvars)))
+                for name in ("cond_jaxpr", "body_jaxpr")}
+    return {}
 
 
 def has_effects(eqn: JaxprEqn) -> bool:
@@ -104,10 +117,12 @@ class Builder:
     """Accumulates the equations of the rewritten form of ``source``.
 
     ``top_level`` says whether new constvars may be added (nested jaxprs keep their consts:
-    the higher-order primitives expect their bodies' consts to be passed as operands).
+    the higher-order primitives expect their bodies' consts to be passed as operands);
+    ``loose`` lists outputs whose weak type may change.
     """
 
-    def __init__(self, source: ClosedJaxpr, top_level: bool):
+    def __init__(self, source: ClosedJaxpr, top_level: bool,
+                 loose: frozenset[int] = frozenset()):
         self.source = source
         self.top_level = top_level
         self.env: dict[int, Atom] = {}
@@ -115,7 +130,8 @@ class Builder:
         self.producers: dict[int, JaxprEqn] = {}
         self.constvars = list(source.jaxpr.constvars)
         self.consts = list(source.consts)
-        self._outputs = {id(v) for v in source.jaxpr.outvars if isinstance(v, Var)}
+        self._outputs = {id(v) for i, v in enumerate(source.jaxpr.outvars)
+                         if isinstance(v, Var) and i not in loose}
         self.changed = False
 
     def read(self, atom: Atom) -> Atom:
@@ -236,10 +252,11 @@ def uniform_value(b: Builder, atom: Atom) -> np.ndarray | None:
 
 
 def run_pass(closed: ClosedJaxpr, top_level: bool, nested: SubjaxprMap,
-             rule: Callable[[Builder, JaxprEqn, list[Atom], dict], None]) -> ClosedJaxpr:
+             rule: Callable[[Builder, JaxprEqn, list[Atom], dict], None],
+             loose: frozenset[int] = frozenset()) -> ClosedJaxpr:
     """Rewrite ``closed`` equation by equation: ``rule(builder, eqn, renamed_operands,
     params_with_nested_jaxprs_rewritten)`` keeps, emits or replaces."""
-    b = Builder(closed, top_level)
+    b = Builder(closed, top_level, loose)
     for eqn in closed.jaxpr.eqns:
-        rule(b, eqn, b.read_all(eqn.invars), nested.params(eqn.params))
+        rule(b, eqn, b.read_all(eqn.invars), nested.params(eqn.params, eqn.primitive))
     return b.finish()

@@ -50,9 +50,10 @@ def eqn_key(prim: Primitive, invars: list[Atom], params: dict) -> tuple:
 
 class _Cse:
     def __init__(self) -> None:
-        self.nested = SubjaxprMap(lambda c: self.run(c, top_level=False))
+        self.nested = SubjaxprMap(lambda c, loose: self.run(c, False, loose))
 
-    def run(self, closed: ClosedJaxpr, top_level: bool) -> ClosedJaxpr:
+    def run(self, closed: ClosedJaxpr, top_level: bool,
+            loose: frozenset[int] = frozenset()) -> ClosedJaxpr:
         seen: dict[tuple, list[Var]] = {}
 
         def rule(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> None:
@@ -68,4 +69,4 @@ class _Cse:
                 return
             seen.setdefault(key, b.keep(eqn, invars, params).outvars)
 
-        return run_pass(closed, top_level, self.nested, rule)
+        return run_pass(closed, top_level, self.nested, rule, loose)

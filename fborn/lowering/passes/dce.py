@@ -37,7 +37,7 @@ class _Dce:
     def __init__(self) -> None:
         self.nested = SubjaxprMap(self.full)
 
-    def full(self, closed: ClosedJaxpr) -> ClosedJaxpr:
+    def full(self, closed: ClosedJaxpr, loose: frozenset[int] = frozenset()) -> ClosedJaxpr:
         return self.prune(closed, [True] * len(closed.jaxpr.outvars))[0]
 
     def prune(self, closed: ClosedJaxpr, used_outputs: Sequence[bool],
@@ -108,6 +108,8 @@ def _cond_rule(d: _Dce, eqn: JaxprEqn, used: list[bool]) -> JaxprEqn:
     pruned = [d.prune(d.nested(br), used) for br in eqn.params["branches"]]
     used_in = [any(flags) for flags in zip(*(u for _, u in pruned), strict=True)]
     branches = tuple(_drop_invars(br, used_in) for br, _ in pruned)
+    if all(a is b for a, b in zip(branches, eqn.params["branches"], strict=True)):
+        branches = eqn.params["branches"]
     invars = [eqn.invars[0], *_select(eqn.invars[1:], used_in)]
     return _rebuilt(eqn, invars, _select(eqn.outvars, used), {**eqn.params,
                                                                "branches": branches})

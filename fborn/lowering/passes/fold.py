@@ -103,15 +103,17 @@ def fold_constants(closed: ClosedJaxpr, max_size: int = DEFAULT_MAX_SIZE) -> Clo
 class _Folder:
     def __init__(self, max_size: int):
         self.max_size = max_size
-        self.nested = SubjaxprMap(lambda c: self.run(c, top_level=False))
+        self.nested = SubjaxprMap(lambda c, loose: self.run(c, False, loose))
 
-    def run(self, closed: ClosedJaxpr, top_level: bool) -> ClosedJaxpr:
+    def run(self, closed: ClosedJaxpr, top_level: bool,
+            loose: frozenset[int] = frozenset()) -> ClosedJaxpr:
         known: dict[int, _Known] = {}
         for v, c in zip(closed.jaxpr.constvars, closed.consts, strict=True):
             if isinstance(c, (ArrayImpl, np.ndarray)) and c.size <= self.max_size:
                 known[id(v)] = _Known.small(np.asarray(c))
         return run_pass(closed, top_level, self.nested,
-                        lambda b, eqn, invars, params: self.rule(b, eqn, invars, params, known))
+                        lambda b, eqn, invars, params: self.rule(b, eqn, invars, params, known),
+                        loose)
 
     def rule(self, b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict,
              known: dict[int, _Known]) -> None:

@@ -42,10 +42,11 @@ def inline_calls(closed: ClosedJaxpr, primitives: Iterable[Primitive] | None = N
 class _Inliner:
     def __init__(self, chosen: set[Primitive]):
         self.chosen = chosen
-        self.nested = SubjaxprMap(lambda c: self.run(c, top_level=False))
+        self.nested = SubjaxprMap(lambda c, loose: self.run(c, False, loose))
 
-    def run(self, closed: ClosedJaxpr, top_level: bool) -> ClosedJaxpr:
-        return run_pass(closed, top_level, self.nested, self.rule)
+    def run(self, closed: ClosedJaxpr, top_level: bool,
+            loose: frozenset[int] = frozenset()) -> ClosedJaxpr:
+        return run_pass(closed, top_level, self.nested, self.rule, loose)
 
     def rule(self, b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> None:
         if eqn.primitive in self.chosen:

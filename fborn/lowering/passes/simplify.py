@@ -3,6 +3,7 @@ included; the one exception is ``x + 0``, which keeps ``-0.0`` where IEEE gives 
 XLA's simplifier does). Constants are literals or broadcast literals.
 
 - identities: ``x*1``, ``1*x``, ``x+0``, ``0+x``, ``x-0``, ``x/1``, ``integer_pow(x, 1)``,
+  ``x|0``, ``x^0``, and for booleans ``x&True``, ``x==True``, ``x!=False`` (either side),
   converting to the same dtype, broadcasting/reshaping to the same shape, identity transposes,
   empty reductions, reversals and full slices; ``x*0`` is kept (``inf*0`` is NaN).
 - ``integer_pow(x, 0)`` -> ones; ``neg(neg(x))`` and ``not(not(x))`` -> ``x``.
@@ -13,6 +14,8 @@ XLA's simplifier does). Constants are literals or broadcast literals.
   (re-broadcast over the axes left).
 - ``select_n`` with a constant selector or identical cases -> the chosen case; ``cond`` with a
   constant index -> the chosen branch, inlined.
+- constant operands of ``cond`` (operands), ``scan`` (consts and xs) and ``while`` (consts) are
+  moved into the jaxprs that read them, so folding and simplification continue inside.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from fborn.core.aval import ShapedArray
-from fborn.core.jaxpr import Atom, ClosedJaxpr, JaxprEqn, Literal
+from fborn.core.jaxpr import Atom, ClosedJaxpr, JaxprEqn, Literal, Var
 from fborn.core.primitive import Primitive
-from fborn.lax._control_flow import cond_p
+from fborn.lax._control_flow import cond_p, scan_p, while_p
 from fborn.lowering.passes._rewrite import Builder, SubjaxprMap, literal, run_pass, uniform_value
 from fborn.primitives import elementwise as ew
 from fborn.primitives import reductions as red
@@ -41,10 +46,11 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
 
 class _Simplifier:
     def __init__(self) -> None:
-        self.nested = SubjaxprMap(lambda c: self.run(c, top_level=False))
+        self.nested = SubjaxprMap(lambda c, loose: self.run(c, False, loose))
 
-    def run(self, closed: ClosedJaxpr, top_level: bool) -> ClosedJaxpr:
-        return run_pass(closed, top_level, self.nested, _rule)
+    def run(self, closed: ClosedJaxpr, top_level: bool,
+            loose: frozenset[int] = frozenset()) -> ClosedJaxpr:
+        return run_pass(closed, top_level, self.nested, _rule, loose)
 
 
 def _rule(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> None:
@@ -82,18 +88,19 @@ def _bind(b: Builder, eqn: JaxprEqn, prim: Primitive, invars: list[Atom], params
 
 # --- arithmetic identities ---------------------------------------------------------------------
 
-def _mul(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> bool:
-    x, y = invars
-    out = eqn.outvars[0]
-    return ((_is_const(b, y, 1) and b.replace(out, x))
-            or (_is_const(b, x, 1) and b.replace(out, y)))
+def _either_identity(value: float, bool_only: bool = False) -> Rule:
+    """``op(x, c) -> x`` and ``op(c, x) -> x`` for the constant ``c == value`` (the result
+    must have ``x``'s type, which rules out e.g. ``eq(i, 1)`` on integers)."""
 
+    def rule(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> bool:
+        x, y = invars
+        out = eqn.outvars[0]
+        if bool_only and x.aval.dtype != np.bool_:
+            return False
+        return ((_is_const(b, y, value) and b.replace(out, x))
+                or (_is_const(b, x, value) and b.replace(out, y)))
 
-def _add(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> bool:
-    x, y = invars
-    out = eqn.outvars[0]
-    return ((_is_const(b, y, 0) and b.replace(out, x))
-            or (_is_const(b, x, 0) and b.replace(out, y)))
+    return rule
 
 
 def _right_identity(value: float) -> Rule:
@@ -238,7 +245,8 @@ def _select_n(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> bo
 def _cond(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> bool:
     index = invars[0]
     if not isinstance(index, Literal):
-        return False
+        return _propagate(b, eqn, invars, params, {
+            "branches": [dict(enumerate(invars[1:])) for _ in params["branches"]]})
     branches: tuple[ClosedJaxpr, ...] = params["branches"]
     branch = branches[min(max(int(index.value), 0), len(branches) - 1)]
     if not all(b.can_replace(v, o.aval)
@@ -252,9 +260,73 @@ def _cond(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> bool:
     return True
 
 
+# --- constant operands of loops and branches ---------------------------------------------------
+
+def _substitute_invars(closed: ClosedJaxpr, values: dict[int, np.ndarray]) -> ClosedJaxpr:
+    """``closed`` reading the constant ``values[i]`` (all elements equal) in place of its
+    ``i``-th invar, which it then ignores; only invars it reads are substituted."""
+    jaxpr = closed.jaxpr
+    read = {id(a) for e in jaxpr.eqns for a in e.invars if isinstance(a, Var)}
+    read |= {id(a) for a in jaxpr.outvars if isinstance(a, Var)}
+    chosen = {i: v for i, v in values.items() if id(jaxpr.invars[i]) in read}
+    if not chosen:
+        return closed
+    b = Builder(closed, top_level=False)
+    for i, value in chosen.items():
+        var = jaxpr.invars[i]
+        scalar = literal(value, var.aval.update(shape=()))
+        if var.aval.shape != ():
+            scalar = b.emit(sh.broadcast_in_dim_p, [scalar],
+                            {"shape": var.aval.shape, "broadcast_dimensions": ()})[0]
+        b.replace(var, scalar)
+    for eqn in jaxpr.eqns:
+        b.keep(eqn, b.read_all(eqn.invars), eqn.params)
+    return b.finish()
+
+
+def _propagate(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict,
+               operands: dict[str, list[dict[int, Atom]]]) -> bool:
+    """Move constant operands into the jaxprs that read them: ``operands[param][k]`` maps
+    invar positions of the ``k``-th jaxpr of ``param`` (a tuple, or one jaxpr) to operands.
+    The operands stay (DCE drops them once unread)."""
+    new_params = dict(params)
+    for name, per_jaxpr in operands.items():
+        value = params[name]
+        jaxprs = value if isinstance(value, tuple) else (value,)
+        new = []
+        for closed, positions in zip(jaxprs, per_jaxpr, strict=True):
+            known = {i: uniform_value(b, a) for i, a in positions.items()}
+            new.append(_substitute_invars(closed, {i: u for i, u in known.items()
+                                                   if u is not None}))
+        if any(a is not c for a, c in zip(new, jaxprs, strict=True)):
+            new_params[name] = tuple(new) if isinstance(value, tuple) else new[0]
+    if all(new_params[k] is params[k] for k in operands):
+        return False
+    b.keep(eqn, invars, new_params)
+    return True
+
+
+def _scan(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> bool:
+    nc, ncar = params["num_consts"], params["num_carry"]
+    positions = {i: a for i, a in enumerate(invars) if not nc <= i < nc + ncar}
+    return _propagate(b, eqn, invars, params, {"jaxpr": [positions]})
+
+
+def _while(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> bool:
+    cn, bn = params["cond_nconsts"], params["body_nconsts"]
+    return _propagate(b, eqn, invars, params, {
+        "cond_jaxpr": [dict(enumerate(invars[:cn]))],
+        "body_jaxpr": [dict(enumerate(invars[cn:cn + bn]))]})
+
+
 SIMPLIFY_RULES: dict[Primitive, Rule] = {
-    ew.mul_p: _mul,
-    ew.add_p: _add,
+    ew.mul_p: _either_identity(1),
+    ew.add_p: _either_identity(0),
+    ew.or_p: _either_identity(0),
+    ew.xor_p: _either_identity(0),
+    ew.and_p: _either_identity(1, bool_only=True),
+    ew.eq_p: _either_identity(1, bool_only=True),
+    ew.ne_p: _either_identity(0, bool_only=True),
     ew.sub_p: _right_identity(0),
     ew.div_p: _right_identity(1),
     ew.integer_pow_p: _integer_pow,
@@ -275,4 +347,6 @@ SIMPLIFY_RULES: dict[Primitive, Rule] = {
     red.reduce_and_p: _empty_reduction,
     red.reduce_or_p: _empty_reduction,
     cond_p: _cond,
+    scan_p: _scan,
+    while_p: _while,
 }
