@@ -347,6 +347,30 @@ defjvp_with_output(erf_inv_p, lambda t, out, x: lax.mul(t, lax.mul(
 defjvp(lgamma_p, lambda t, x: lax.mul(t, lax.digamma(x)))
 
 
+def _trigamma(x: object) -> object:
+    """psi'(x) from fborn ops: reflection below 0.5, recurrence to x >= 10, then the
+    asymptotic series (so it is itself differentiable)."""
+    reflect = lax.lt(x, _like(x, 0.5))
+    y = lax.select(reflect, lax.sub(_like(x, 1), x), x)
+    acc = _like(x, 0)
+    for _ in range(10):
+        small = lax.lt(y, _like(x, 10))
+        acc = lax.add(acc, lax.select(small, lax.div(_like(x, 1), lax.mul(y, y)), _like(x, 0)))
+        y = lax.select(small, lax.add(y, _like(x, 1)), y)
+    inv = lax.div(_like(x, 1), y)
+    inv2 = lax.mul(inv, inv)
+    series = lax.mul(inv, lax.add(_like(x, 1), lax.mul(inv, lax.add(_like(x, 0.5), lax.mul(
+        inv, lax.add(_like(x, 1 / 6), lax.mul(inv2, lax.add(_like(x, -1 / 30), lax.mul(
+            inv2, lax.add(_like(x, 1 / 42), lax.mul(inv2, _like(x, -1 / 30))))))))))))
+    value = lax.add(acc, series)
+    sin_pi_x = lax.sin(lax.mul(_like(x, np.pi), x))
+    reflected = lax.sub(lax.div(_like(x, np.pi**2), lax.mul(sin_pi_x, sin_pi_x)), value)
+    return lax.select(reflect, reflected, value)
+
+
+defjvp(digamma_p, lambda t, x: lax.mul(t, _trigamma(x)))
+
+
 def _integer_pow_partial(t: object, x: object, *, y: int) -> object:
     if y == 0:
         return lax.mul(t, _like(x, 0))

@@ -46,8 +46,10 @@ def test_unary_derivatives(x64, name, shape, seed):
     check_grads(fn, [x], order=2, rtol=1e-5, atol=1e-6)
 
 
-def test_lgamma_first_derivative(x64):
-    check_grads(lax.lgamma, [np.array([0.7, 2.5, 4.0])], order=1, rtol=1e-5, atol=1e-6)
+def test_lgamma_and_digamma_derivatives(x64):
+    x = np.array([0.7, 2.5, 4.0, 12.0])
+    check_grads(lax.lgamma, [x], order=2, rtol=1e-5, atol=1e-6)
+    check_grads(lax.digamma, [x], order=1, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
