@@ -24,10 +24,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 @pytest.fixture(autouse=True)
 def _restore_config():
     """Every test starts from the default configuration (x64 off) and cannot leak changes."""
-    saved = dict(fborn.config._values)
+    saved = fborn.config.snapshot()
     yield
-    fborn.config._values.clear()
-    fborn.config._values.update(saved)
+    fborn.config.restore(saved)
 
 
 @pytest.fixture

@@ -14,25 +14,33 @@ class Config:
         "disable_jit": False,
     }
 
+    enable_x64: bool
+    disable_jit: bool
+
     def __init__(self) -> None:
-        self._values: dict[str, Any] = dict(self._defaults)
+        self._values: dict[str, Any] = {}
+        for key, value in self._defaults.items():
+            self.update(key, value)
 
     def update(self, name: str, value: Any) -> None:
         """Set flag ``name`` (``jax_`` prefixes are accepted); unknown names raise ValueError."""
         key = name.removeprefix("jax_").removeprefix("fborn_")
-        if key not in self._values:
-            raise ValueError(f"unknown fborn config option {name!r}; known: {sorted(self._values)}")
+        if key not in self._defaults:
+            raise ValueError(f"unknown fborn config option {name!r}; known: "
+                             f"{sorted(self._defaults)}")
         self._values[key] = value
+        setattr(self, key, value)  # plain attributes: read on every dtype decision
 
     def read(self, name: str) -> Any:
         return self._values[name.removeprefix("jax_").removeprefix("fborn_")]
 
-    def __getattr__(self, name: str) -> Any:
-        values = self.__dict__.get("_values", {})
-        key = name.removeprefix("jax_").removeprefix("fborn_")
-        if key in values:
-            return values[key]
-        raise AttributeError(name)
+    def restore(self, values: dict[str, Any]) -> None:
+        """Set every flag from ``values`` (as returned by ``snapshot``)."""
+        for key, value in values.items():
+            self.update(key, value)
+
+    def snapshot(self) -> dict[str, Any]:
+        return dict(self._values)
 
 
 config = Config()

@@ -84,9 +84,9 @@ def canonicalize(dtype: Any) -> np.dtype:
 
     Raises FbornDtypeError for dtypes fborn does not support (complex, strings, objects...).
     """
-    dt = to_dtype(dtype)
+    dt = dtype if type(dtype) is np.dtype and dtype in _SUPPORTED else to_dtype(dtype)
     if not config.enable_x64:
-        dt = _TO_32.get(dt, dt)
+        return _TO_32.get(dt, dt)
     return dt
 
 
@@ -186,6 +186,12 @@ def _materialize(node: Any) -> tuple[np.dtype, bool]:
 
 def promote_types_weak(*typed: tuple[np.dtype, bool]) -> tuple[np.dtype, bool]:
     """Promote ``(dtype, weak_type)`` pairs; returns the result dtype and whether it is weak."""
+    return _promote_cached(typed, config.enable_x64)
+
+
+@functools.lru_cache(maxsize=4096)
+def _promote_cached(typed: tuple[tuple[np.dtype, bool], ...], x64: bool
+                    ) -> tuple[np.dtype, bool]:
     node = _lattice_node(canonicalize(typed[0][0]), typed[0][1])
     for dtype, weak in typed[1:]:
         node = _join(node, _lattice_node(canonicalize(dtype), weak))

@@ -41,6 +41,8 @@ Scalar = bool | int | float
 def _operands(*args: Any, broadcast: bool = True) -> list[Array]:
     """Arrays for ``args``: Python scalars take the dtype of the first array operand (weakly
     typed) and, if ``broadcast``, its shape (with ``broadcast_in_dim``)."""
+    if all(isinstance(a, Array) for a in args):
+        return list(args)
     like = next((a for a in args if isinstance(a, (Array, np.ndarray, np.generic))), None)
     out = []
     for a in args:

@@ -180,6 +180,9 @@ def matmul(a: ArrayLike, b: ArrayLike, *, precision: Any = None,
     a_vec, b_vec = a.ndim == 1, b.ndim == 1
     a_k, b_k = a.ndim - 1, 0 if b_vec else b.ndim - 2
     _check_sizes("matmul", a, b, (a_k,), (b_k,))
+    if b.ndim == 2:  # the common case: a's leading axes are free axes of one product
+        return _contract(a, b, ((a_k,), (0,)), ((), ()), precision, preferred_element_type,
+                         dtype, weak)
     a_batch, b_batch = a.shape[:-2], b.shape[:-2]
     try:
         out_batch = _util.broadcast_shapes(a_batch, b_batch)

@@ -27,8 +27,8 @@ from fborn.numpy._util import (
     broadcast_to,
     convert,
     promote_args,
+    promote_args_inexact,
     promote_dtypes,
-    promote_dtypes_inexact,
 )
 
 __all__ = [
@@ -96,11 +96,6 @@ def _promote_numeric(*args: Any) -> list[Array]:
     if arrays[0].dtype == dtypes.bool_:
         return [convert(a, dtypes.int32, weak=False) for a in arrays]
     return arrays
-
-
-def promote_args_inexact(*args: Any) -> list[Array]:
-    """``promote_dtypes_inexact``, then broadcast to the common shape."""
-    return _broadcast_all(*promote_dtypes_inexact(*args))
 
 
 def _broadcast_all(*arrays: Array) -> list[Array]:

@@ -136,13 +136,29 @@ def broadcast_to(x: Array, shape: Sequence[int]) -> Array:
 
 def promote_args(*args: Any) -> list[Array]:
     """Promote dtypes, then broadcast to the common shape (what every numpy binary op does)."""
+    if _all_same_arrays(args):
+        return list(args)
     arrays = promote_dtypes(*args)
     shape = broadcast_shapes(*[a.shape for a in arrays])
     return [broadcast_to(a, shape) for a in arrays]
 
 
+def _all_same_arrays(args: tuple) -> bool:
+    """True when every arg is an Array of one aval (the common case: nothing to do)."""
+    first = args[0]
+    if not isinstance(first, Array):
+        return False
+    aval = first.aval
+    for a in args[1:]:
+        if not isinstance(a, Array) or a.aval != aval:
+            return False
+    return True
+
+
 def promote_args_inexact(*args: Any) -> list[Array]:
     """``promote_args`` with integer/bool promoted to the default float."""
+    if _all_same_arrays(args) and dtypes.is_float(args[0].dtype):
+        return list(args)
     arrays = promote_dtypes_inexact(*args)
     shape = broadcast_shapes(*[a.shape for a in arrays])
     return [broadcast_to(a, shape) for a in arrays]

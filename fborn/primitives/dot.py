@@ -58,9 +58,12 @@ def _dot_general_abstract(lhs: ShapedArray, rhs: ShapedArray, *,
 def _dot_general_impl(lhs: np.ndarray, rhs: np.ndarray, *, dimension_numbers: DimensionNumbers,
                       preferred_element_type: np.dtype | None) -> np.ndarray:
     (lc, rc), (lb, rb) = dimension_numbers
+    out_dtype = preferred_element_type or lhs.dtype
+    if (not lb and rhs.ndim == 2 and lc == (lhs.ndim - 1,) and rc == (0,)
+            and lhs.dtype == out_dtype and out_dtype in (dtypes.float32, dtypes.float64)):
+        return np.matmul(lhs, rhs)  # the common matrix product: straight to BLAS
     lf = free_axes(lhs.ndim, lc, lb)
     rf = free_axes(rhs.ndim, rc, rb)
-    out_dtype = preferred_element_type or lhs.dtype
     # Accumulate low-precision floats in float32 (as XLA does on CPU).
     work = np.float32 if out_dtype in (dtypes.float16, dtypes.bfloat16) else out_dtype
     batch = [lhs.shape[i] for i in lb]
