@@ -44,7 +44,6 @@ from jaxtyping import (
     Int64,
     Integer,
     Num,
-    PyTree,
     Real,
     Shaped,
     UInt,
@@ -59,7 +58,7 @@ from fborn.core.errors import FbornShapeError, user_frame_summary
 
 __all__ = [
     "BFloat16", "Bool", "Float", "Float16", "Float32", "Float64", "Inexact", "Int", "Int8",
-    "Int16", "Int32", "Int64", "Integer", "Num", "PyTree", "Real", "Shaped", "TypeCheckError",
+    "Int16", "Int32", "Int64", "Integer", "Num", "Real", "Shaped", "TypeCheckError",
     "UInt", "UInt8", "UInt16", "UInt32", "UInt64", "typecheck",
 ]
 

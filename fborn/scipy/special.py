@@ -9,6 +9,7 @@ from fborn import lax
 from fborn.core.array import Array
 from fborn.numpy import _util
 from fborn.numpy._util import ArrayLike
+from fborn.transforms.custom_derivatives import custom_jvp
 
 __all__ = [
     "digamma", "entr", "erf", "erfc", "erfinv", "expit", "gammaln", "log_softmax", "logit",
@@ -112,6 +113,9 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None,
         a_arr = lax.select(mask, a_arr, -float("inf"))
     shape = a_arr.shape
     axes = _util.canonicalize_axes(axis, a_arr.ndim)
+    if b is None and not return_sign:
+        out = _logsumexp(axes, a_arr)
+        return _keepdims(out, shape, axes) if keepdims else out
     amax = lax.reduce_max(a_arr, axes)
     amax = lax.stop_gradient(lax.select(lax.is_finite(amax), amax, 0))
     exp_a = lax.exp(lax.sub(a_arr, _restore_axes(amax, shape, axes)))
@@ -125,6 +129,37 @@ def logsumexp(a: ArrayLike, axis: Axis = None, b: ArrayLike | None = None,
     if keepdims:
         out, sign = _keepdims(out, shape, axes), _keepdims(sign, shape, axes)
     return (out, sign) if return_sign else out
+
+
+def _finite_max(a: Array, axes: tuple[int, ...]) -> Array:
+    """The (stop_gradient'd) maximum over ``axes``, 0 where it is infinite."""
+    amax = lax.reduce_max(a, axes)
+    zero = _util.broadcast_to(lax.convert_element_type(0, amax.dtype), amax.shape)
+    return lax.stop_gradient(lax.select(lax.is_finite(amax), amax, zero))
+
+
+def _logsumexp_value(axes: tuple[int, ...], a: Array) -> Array:
+    amax = _finite_max(a, axes)
+    total = lax.reduce_sum(lax.exp(lax.sub(a, _restore_axes(amax, a.shape, axes))), axes)
+    return lax.add(lax.log(total), amax)
+
+
+_logsumexp = custom_jvp(_logsumexp_value, nondiff_argnums=(0,))
+
+
+@_logsumexp.defjvp
+def _logsumexp_jvp(axes: tuple[int, ...], primals: tuple, tangents: tuple) -> tuple:
+    """The tangent is ``sum(softmax(a) * t)``, the softmax taken relative to the maximum (exact
+    at large values) and 0 on an all -inf slice, so the gradient there is 0 rather than NaN."""
+    (a,), (t,) = primals, tangents
+    out = _logsumexp(axes, a)
+    e = lax.exp(lax.sub(a, _restore_axes(_finite_max(a, axes), a.shape, axes)))
+    total = _restore_axes(lax.reduce_sum(e, axes), a.shape, axes)
+    zero = _util.broadcast_to(lax.convert_element_type(0, a.dtype), a.shape)
+    one = _util.broadcast_to(lax.convert_element_type(1, a.dtype), a.shape)
+    safe_total = lax.select(lax.gt(total, zero), total, one)
+    weights = lax.div(e, safe_total)
+    return out, lax.reduce_sum(lax.mul(weights, t), axes)
 
 
 def softmax(x: ArrayLike, /, *, axis: Axis = None) -> Array:

@@ -273,12 +273,25 @@ def test_logsumexp_b_where_and_keepdims() -> None:
         S.logsumexp(m, axis=2)
 
 
-def test_logsumexp_jaxpr_uses_stop_gradient_once() -> None:
+def test_logsumexp_is_a_custom_jvp_call_with_one_stable_pass() -> None:
     closed = fborn.make_jaxpr(lambda v: S.logsumexp(v, axis=0))(np.ones((3, 2), np.float32))
-    names = [e.primitive.name for e in closed.jaxpr.eqns]
+    (eqn,) = closed.jaxpr.eqns
+    assert eqn.primitive.name == "custom_jvp_call"
+    names = [e.primitive.name for e in eqn.params["call_jaxpr"].eqns]
     assert names.count("stop_gradient") == 1 and names.count("reduce_max") == 1
     assert names.count("exp") == 1 and names.count("log") == 1
     assert closed.jaxpr.outvars[0].aval.shape == (2,)
+
+
+def test_logsumexp_gradient_is_softmax_and_zero_on_all_minus_inf() -> None:
+    x = np.array([1e4, 1e4 + 1.0, 1e4 - 2.0], np.float32)
+    g = fborn.grad(lambda v: S.logsumexp(v))(x)
+    np.testing.assert_allclose(g, softmax_ref(x, None), rtol=1e-5)
+    g = fborn.grad(lambda v: S.logsumexp(v))(np.full(2, -np.inf, np.float32))
+    np.testing.assert_array_equal(g, [0.0, 0.0])
+    hess = fborn.hessian(lambda v: S.logsumexp(v))(np.array([0.1, 0.5], np.float64))
+    p = softmax_ref(np.array([0.1, 0.5]), None)
+    np.testing.assert_allclose(hess, np.diag(p) - np.outer(p, p), rtol=1e-5)
 
 
 def softmax_ref(x: np.ndarray, axis: Any) -> np.ndarray:
