@@ -10,8 +10,9 @@ from fborn.core.errors import (
     PyTreeError,
 )
 from fborn.core.jaxpr import JaxprTypeError
+from fborn.numpy._indexing import NonConcreteBooleanIndexError
 
 __all__ = [
     "ConcretizationError", "FbornDtypeError", "FbornError", "FbornShapeError", "FileFormatError",
-    "JaxprTypeError", "LeakedTracerError", "PyTreeError",
+    "JaxprTypeError", "LeakedTracerError", "NonConcreteBooleanIndexError", "PyTreeError",
 ]
