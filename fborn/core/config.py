@@ -12,10 +12,14 @@ class Config:
     _defaults = {
         "enable_x64": os.environ.get("FBORN_ENABLE_X64", "0").lower() in ("1", "true"),
         "disable_jit": False,
+        # How jit runs its jaxprs on the CPU: "reference" (op by op, numpy) or "numba" (one
+        # compiled native function per jaxpr; becomes the default once every primitive lowers).
+        "jit_compiler": os.environ.get("FBORN_JIT_COMPILER", "reference"),
     }
 
     enable_x64: bool
     disable_jit: bool
+    jit_compiler: str
 
     def __init__(self) -> None:
         self._values: dict[str, Any] = {}

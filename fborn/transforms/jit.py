@@ -60,19 +60,17 @@ def _evaluate(jaxpr: ClosedJaxpr, *values: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(o) for o in eval_jaxpr(jaxpr.jaxpr, jaxpr.consts, *args)]
 
 
-_executors: list[Callable[[ClosedJaxpr], Callable[..., list[np.ndarray]]]] = []
+def compiled(jaxpr: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
+    """The native executable for ``jaxpr`` (numba backend, loaded on first use)."""
+    from fborn.lowering.numba.compile import executable_for
 
-
-def register_executor(compile_fn: Callable[[ClosedJaxpr], Callable[..., list[np.ndarray]]]
-                      ) -> None:
-    """Let a backend run ``jit_p``: ``compile_fn(jaxpr)`` returns a callable on numpy arrays."""
-    _executors.append(compile_fn)
+    return executable_for(jaxpr)
 
 
 @jit_p.def_impl
 def _jit_impl(*values: np.ndarray, jaxpr: ClosedJaxpr, name: str) -> list[np.ndarray]:
-    if _executors:
-        return _executors[-1](jaxpr)(*values)
+    if config.jit_compiler == "numba":
+        return compiled(jaxpr)(*values)
     return _evaluate(jaxpr, *values)
 
 
@@ -214,10 +212,33 @@ class Jitted:
                                                                          "fun"))
         return tree_unflatten(out_tree, outs)
 
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """Trace and compile for these arguments; ``.as_text()`` shows the generated code."""
+        jaxpr, _, _ = self.trace(*args, **kwargs)
+        return Lowered(jaxpr)
+
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
             return self
         return functools.partial(self, obj)
+
+
+class Lowered:
+    """A jitted function compiled for one input signature (for inspection and debugging)."""
+
+    def __init__(self, jaxpr: ClosedJaxpr):
+        self.jaxpr = jaxpr
+
+    def compile(self) -> Callable[..., list[np.ndarray]]:
+        return compiled(self.jaxpr)
+
+    def as_text(self, dialect: str = "numba") -> str:
+        """The optimized jaxpr (``dialect="jaxpr"``) or the generated numba module source."""
+        if dialect == "jaxpr":
+            from fborn.lowering.passes import optimize
+
+            return str(optimize(self.jaxpr))
+        return self.compile().source
 
 
 def jit(fun: Callable[..., Any] | None = None, *, static_argnums: int | Sequence[int] = (),

@@ -25,6 +25,7 @@ import numpy as np
 from fborn.core.jaxpr import ClosedJaxpr
 from fborn.lowering.kernel_ir import Program
 from fborn.lowering.numba.render import render
+from fborn.lowering.passes import optimize
 from fborn.lowering.schedule import schedule
 
 _lock = threading.Lock()
@@ -41,11 +42,16 @@ def cache_dir() -> Path:
 
 
 def _version_tag() -> str:
+    """Versions that invalidate cached kernels: fborn, numba, Python, and the runtime helpers
+    the kernels call (numba's cache does not track a function's callees)."""
     import numba
 
     import fborn
+    from fborn.lowering.numba import runtime
 
-    return f"fborn-{fborn.__version__}-numba-{numba.__version__}-py{sys.version_info[:2]}"
+    helpers = hashlib.sha256(Path(runtime.__file__).read_bytes()).hexdigest()[:12]
+    return (f"fborn-{fborn.__version__}-numba-{numba.__version__}-py{sys.version_info[:2]}"
+            f"-runtime-{helpers}")
 
 
 def _load_module(path: Path, name: str) -> Any:
@@ -96,7 +102,8 @@ class Executable:
     """A compiled jaxpr: call it with numpy arrays, get numpy arrays (in the jaxpr's shapes)."""
 
     def __init__(self, closed: ClosedJaxpr):
-        self.program: Program = schedule(closed)
+        self.jaxpr = optimize(closed)
+        self.program: Program = schedule(self.jaxpr)
         self.source, self.parallel = render(self.program)
         self.fn = compile_source(self.source)
         self.constants = list(self.program.constants.values())

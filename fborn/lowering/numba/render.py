@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -258,9 +259,10 @@ class Renderer:
         self.lines.append(f"{indent}{k.out}[{_flat(out_names, k.out_shape)}] = {result}")
 
     def _routine(self, r: Routine) -> None:
-        if r.kind != "dot_general":
+        emit = ROUTINES.get(r.kind)
+        if emit is None:
             raise LoweringError(f"no numba routine for '{r.kind}'")
-        self.lines += _dot_general_code(r, self.program)
+        self.lines += emit(r, self.program)
 
 
 def _reduce_init(op: str, dtype: np.dtype) -> str:
@@ -302,6 +304,22 @@ def _combine(op: str, v: str, indent: str, dtype: np.dtype, red: list[str],
             f"{indent}    acc = {v}", f"{indent}    best = {position}"]
 
 
+RoutineEmitter = Callable[[Routine, Program], list[str]]
+ROUTINES: dict[str, RoutineEmitter] = {}
+
+
+def routine(kind: str) -> Callable[[RoutineEmitter], RoutineEmitter]:
+    """Register the numba code emitter of a Routine kind: ``emit(routine, program)`` returns
+    the lines (indented 4 spaces) that fill the routine's output buffers."""
+
+    def register(emit: RoutineEmitter) -> RoutineEmitter:
+        ROUTINES[kind] = emit
+        return emit
+
+    return register
+
+
+@routine("dot_general")
 def _dot_general_code(r: Routine, program: Program) -> list[str]:
     p = r.params
     lhs, rhs = r.inputs

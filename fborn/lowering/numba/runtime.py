@@ -6,7 +6,7 @@ import math
 
 from numba import njit
 
-_OPTS = {"cache": True, "error_model": "numpy"}
+_OPTS = {"cache": True, "error_model": "numpy", "inline": "always"}
 
 
 @njit(**_OPTS)
