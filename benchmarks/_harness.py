@@ -1,0 +1,52 @@
+"""Shared timing and table printing for the benchmarks (medians after warm-up)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+def median_seconds(fn: Callable[[], object], warmup: int = 5, repeat: int = 30,
+                   min_time: float = 0.2) -> float:
+    """Median wall time of ``fn()`` after ``warmup`` calls, over at least ``repeat`` runs and
+    ``min_time`` seconds."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < repeat or time.perf_counter() - start < min_time:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+        if len(times) > 10 * repeat:
+            break
+    return statistics.median(times)
+
+
+@dataclass
+class Table:
+    """Rows of timings (seconds) per system; prints medians and fborn/peer ratios."""
+
+    title: str
+    systems: list[str]
+    unit: str = "ms"
+    rows: list[tuple[str, dict[str, float | None]]] = field(default_factory=list)
+
+    def add(self, label: str, timings: dict[str, float | None]) -> None:
+        self.rows.append((label, timings))
+
+    def render(self) -> str:
+        scale = {"ms": 1e3, "us": 1e6, "s": 1.0}[self.unit]
+        peers = [s for s in self.systems if s != "fborn"]
+        head = f"{'case':<34}" + "".join(f"{s + ' ' + self.unit:>14}" for s in self.systems)
+        head += "".join(f"{'fborn/' + p:>14}" for p in peers)
+        lines = [f"== {self.title}", head]
+        for label, t in self.rows:
+            cells = "".join(f"{t[s] * scale:>14.3f}" if t.get(s) else f"{'-':>14}"
+                            for s in self.systems)
+            ratios = "".join(f"{t['fborn'] / t[p]:>14.2f}" if t.get(p) and t.get("fborn")
+                             else f"{'-':>14}" for p in peers)
+            lines.append(f"{label:<34}{cells}{ratios}")
+        return "\n".join(lines)

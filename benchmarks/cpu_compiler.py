@@ -1,0 +1,290 @@
+"""fborn.jit on the CPU (numba backend) against jax.jit, PyTorch eager and numpy.
+
+Run: python benchmarks/cpu_compiler.py [--quick]
+Peers are optional (pip install jax torch==2.13.0); missing ones print '-'. Every figure is
+the median over repeated runs after warm-up, in one process; compile times run in fresh
+processes (cold: empty FBORN_CACHE_DIR; warm: the same directory again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _harness import Table, median_seconds  # noqa: E402
+
+import fborn  # noqa: E402
+import fborn.numpy as fnp  # noqa: E402
+import fborn.scipy.special as fsp  # noqa: E402
+
+fborn.config.update("jit_compiler", "numba")
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError:
+    jax = None
+try:
+    import torch
+except ImportError:
+    torch = None
+
+SYSTEMS = ["fborn", "jax", "torch", "numpy"]
+
+
+# --- MLP training step -------------------------------------------------------------------------
+
+def mlp_params(sizes: list[int], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [((rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32),
+             np.zeros(b, np.float32)) for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
+
+
+def mlp_batch(batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
+    return x, y
+
+
+def fborn_mlp_step():
+    def loss(params, x, y):
+        h = x
+        for w, b in params[:-1]:
+            h = fnp.maximum(h @ w + b, 0.0)
+        w, b = params[-1]
+        logits = h @ w + b
+        return -fnp.mean(fnp.sum((logits - fsp.logsumexp(logits, axis=1, keepdims=True)) * y,
+                                 axis=1))
+
+    @fborn.jit
+    def step(params, x, y):
+        grads = fborn.grad(loss)(params, x, y)
+        return fborn.tree_util.tree_map(lambda p, g: p - 0.01 * g, params, grads)
+
+    return step
+
+
+def jax_mlp_step():
+    def loss(params, x, y):
+        h = x
+        for w, b in params[:-1]:
+            h = jnp.maximum(h @ w + b, 0.0)
+        w, b = params[-1]
+        logits = h @ w + b
+        return -jnp.mean(jnp.sum((logits - jax.scipy.special.logsumexp(
+            logits, axis=1, keepdims=True)) * y, axis=1))
+
+    @jax.jit
+    def step(params, x, y):
+        grads = jax.grad(loss)(params, x, y)
+        return jax.tree_util.tree_map(lambda p, g: p - 0.01 * g, params, grads)
+
+    return step
+
+
+def torch_mlp_step(params):
+    tparams = [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True))
+               for w, b in params]
+
+    def step(x, y):
+        h = x
+        for w, b in tparams[:-1]:
+            h = torch.relu(h @ w + b)
+        w, b = tparams[-1]
+        logits = h @ w + b
+        loss = -torch.mean(torch.sum(torch.log_softmax(logits, dim=1) * y, dim=1))
+        loss.backward()
+        with torch.no_grad():
+            for w, b in tparams:
+                w -= 0.01 * w.grad
+                b -= 0.01 * b.grad
+                w.grad = None
+                b.grad = None
+
+    return step
+
+
+def numpy_mlp_step(params, x, y):
+    """Forward and backward written by hand (the floor a fused compiler should beat)."""
+    acts, pre = [x], []
+    h = x
+    for w, b in params[:-1]:
+        z = h @ w + b
+        pre.append(z)
+        h = np.maximum(z, 0)
+        acts.append(h)
+    w, b = params[-1]
+    logits = h @ w + b
+    m = logits.max(1, keepdims=True)
+    e = np.exp(logits - m)
+    p = e / e.sum(1, keepdims=True)
+    g = (p - y) / x.shape[0]
+    out = []
+    for i in range(len(params) - 1, -1, -1):
+        w, b = params[i]
+        gw, gb = acts[i].T @ g, g.sum(0)
+        if i:
+            g = (g @ w.T) * (pre[i - 1] > 0)
+        out.append((w - 0.01 * gw, b - 0.01 * gb))
+    return out[::-1]
+
+
+def bench_mlp(table: Table, sizes: list[int], batch: int = 128) -> None:
+    params = mlp_params(sizes)
+    x, y = mlp_batch(batch)
+    t: dict[str, float | None] = {}
+    step = fborn_mlp_step()
+    t["fborn"] = median_seconds(lambda: step(params, x, y)[0][0].block_until_ready())
+    if jax:
+        jstep = jax_mlp_step()
+        jp, jx, jy = jax.tree_util.tree_map(jnp.asarray, (params, x, y))
+        t["jax"] = median_seconds(lambda: jax.block_until_ready(jstep(jp, jx, jy)))
+    if torch:
+        tstep, tx, ty = torch_mlp_step(params), torch.tensor(x), torch.tensor(y)
+        t["torch"] = median_seconds(lambda: tstep(tx, ty))
+    t["numpy"] = median_seconds(lambda: numpy_mlp_step(params, x, y))
+    table.add(f"MLP {'-'.join(map(str, sizes))} b{batch}", t)
+
+
+# --- elementwise chains, softmax, layernorm ---------------------------------------------------
+
+def bench_elementwise(table: Table, n: int) -> None:
+    x = np.random.default_rng(0).random(n, dtype=np.float32)
+    arith = fborn.jit(lambda v: (v * 2 + 1) * v - 0.5)
+    trans = fborn.jit(lambda v: fnp.tanh(v * 2 + 1) * v - 0.5)
+    out = np.empty_like(x)
+    copy_t = median_seconds(lambda: np.copyto(out, x), repeat=10)
+    for label, fn, jfn in (
+        ("(x*2+1)*x-0.5 16M f32", arith, lambda v: (v * 2 + 1) * v - 0.5),
+        ("tanh(x*2+1)*x-0.5 16M f32", trans, lambda v: jnp.tanh(v * 2 + 1) * v - 0.5),
+    ):
+        t: dict[str, float | None] = {"fborn": median_seconds(lambda f=fn: f(x), repeat=10)}
+        if jax:
+            jf, jx = jax.jit(jfn), jnp.asarray(x)
+            t["jax"] = median_seconds(lambda f=jf: jax.block_until_ready(f(jx)), repeat=10)
+        if torch:
+            tx = torch.tensor(x)
+            tf = ((lambda: (tx * 2 + 1) * tx - 0.5) if "tanh" not in label
+                  else (lambda: torch.tanh(tx * 2 + 1) * tx - 0.5))
+            t["torch"] = median_seconds(tf, repeat=10)
+        t["numpy"] = copy_t if "tanh" not in label else median_seconds(
+            lambda: np.tanh(x * 2 + 1) * x - 0.5, repeat=10)
+        table.add(label + (" (numpy=copy)" if "tanh" not in label else ""), t)
+    gbps = 2 * x.nbytes / table.rows[-2][1]["fborn"] / 1e9
+    print(f"fborn arithmetic chain: {gbps:.2f} GB/s (read+write); numpy copy: "
+          f"{2 * x.nbytes / copy_t / 1e9:.2f} GB/s")
+
+
+def bench_normalizations(table: Table) -> None:
+    x = np.random.default_rng(0).standard_normal((4096, 1024)).astype(np.float32)
+    gamma = np.ones(1024, np.float32)
+
+    def f_softmax(v):
+        e = fnp.exp(v - fnp.max(v, axis=-1, keepdims=True))
+        return e / fnp.sum(e, axis=-1, keepdims=True)
+
+    def f_layernorm(v, g):
+        mu = fnp.mean(v, axis=-1, keepdims=True)
+        var = fnp.mean((v - mu) ** 2, axis=-1, keepdims=True)
+        return (v - mu) / fnp.sqrt(var + 1e-5) * g
+
+    cases = [("softmax 4096x1024", f_softmax, (x,)),
+             ("layernorm 4096x1024", f_layernorm, (x, gamma))]
+    for label, fn, args in cases:
+        jf = fborn.jit(fn)
+        t: dict[str, float | None] = {"fborn": median_seconds(lambda f=jf, a=args: f(*a))}
+        if jax:
+            jjf = jax.jit(fn.__wrapped__ if hasattr(fn, "__wrapped__") else _to_jax(fn))
+            ja = [jnp.asarray(a) for a in args]
+            t["jax"] = median_seconds(lambda f=jjf, a=ja: jax.block_until_ready(f(*a)))
+        table.add(label, t)
+
+
+def _to_jax(fn):
+    """Run an fborn.numpy function body with jax.numpy (the bodies use only shared names)."""
+    import types
+
+    g = dict(fn.__globals__)
+    g["fnp"] = jnp
+    return types.FunctionType(fn.__code__, g)
+
+
+def bench_dispatch(table: Table) -> None:
+    f = fborn.jit(lambda a, b: a * b + 1.0)
+    a, b = np.float32(2.0), np.float32(3.0)
+    t: dict[str, float | None] = {"fborn": median_seconds(lambda: f(a, b), repeat=2000)}
+    if jax:
+        jf = jax.jit(lambda a, b: a * b + 1.0)
+        t["jax"] = median_seconds(lambda: jax.block_until_ready(jf(a, b)), repeat=2000)
+    table.add("jitted scalar a*b+1", t)
+
+
+COMPILE_SCRIPT = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {here!r})
+    import numpy as np
+    import cpu_compiler as bench
+    params = bench.mlp_params([784, 512, 512, 10]); x, y = bench.mlp_batch(128)
+    step = bench.fborn_mlp_step()
+    t = time.perf_counter(); step(params, x, y)[0][0].block_until_ready()
+    print(time.perf_counter() - t)
+""")
+
+
+def bench_compile(table: Table) -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = COMPILE_SCRIPT.format(here=here)
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "FBORN_CACHE_DIR": cache}
+        runs = [float(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                     capture_output=True, text=True).stdout.split()[-1])
+                for _ in range(3)]
+    t: dict[str, float | None] = {"fborn": runs[0]}
+    if jax:
+        params = jax.tree_util.tree_map(jnp.asarray, mlp_params([784, 512, 512, 10]))
+        jx, jy = (jnp.asarray(v) for v in mlp_batch(128))
+        lowered = jax.jit(jax_mlp_step().__wrapped__).lower(params, jx, jy)
+        import time
+
+        start = time.perf_counter()
+        lowered.compile()
+        t["jax"] = time.perf_counter() - start
+    table.add("compile 784-512-512-10 step, cold", t)
+    table.add("  same, warm (new process, disk)", {"fborn": min(runs[1:])})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small elementwise size")
+    args = parser.parse_args()
+    versions = [f"numpy {np.__version__}"]
+    if jax:
+        versions.append(f"jax {jax.__version__}")
+    if torch:
+        versions.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(f"CPU benchmarks ({os.cpu_count()} cores): " + ", ".join(versions))
+    train = Table("training steps (float32)", SYSTEMS)
+    bench_mlp(train, [784, 128, 10])
+    bench_mlp(train, [784, 512, 512, 10])
+    print(train.render())
+    fused = Table("fused kernels", SYSTEMS)
+    bench_elementwise(fused, 1 << 18 if args.quick else 1 << 24)
+    bench_normalizations(fused)
+    print(fused.render())
+    overhead = Table("dispatch and compile", ["fborn", "jax"], unit="ms")
+    bench_dispatch(overhead)
+    bench_compile(overhead)
+    print(overhead.render())
+
+
+if __name__ == "__main__":
+    main()

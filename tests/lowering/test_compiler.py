@@ -1,0 +1,146 @@
+"""The numba compiler: fusion structure, equality with eager execution, caches, errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fborn
+import fborn.numpy as fnp
+from fborn.core.aval import ShapedArray
+from fborn.core.primitive import Primitive
+from fborn.lowering.numba.compile import Executable, cache_dir
+from fborn.lowering.schedule import LoweringError
+
+
+@pytest.fixture(autouse=True)
+def numba_jit(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("FBORN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
+    fborn.config.update("jit_compiler", "numba")
+
+
+def kernels(fn, *args):
+    """How many loop nests and routine calls ``fn`` compiles to."""
+    return Executable(fborn.make_jaxpr(fn)(*args)).program.kernel_count()
+
+
+def test_fusion_kernel_counts():
+    a = np.ones((64, 32), np.float32)
+    v = np.ones(32, np.float32)
+    assert kernels(lambda x, y, z: x + y + z, a, a, a) == 1
+    assert kernels(lambda x, y: fnp.sum(x * y), a, a) == 1
+
+    def softmax(x):
+        e = fnp.exp(x - fnp.max(x, axis=-1, keepdims=True))
+        return e / fnp.sum(e, axis=-1, keepdims=True)
+
+    def layernorm(x):
+        mu = fnp.mean(x, axis=-1, keepdims=True)
+        var = fnp.mean((x - mu) ** 2, axis=-1, keepdims=True)
+        return (x - mu) / fnp.sqrt(var + 1e-5)
+
+    assert kernels(softmax, a) == 3
+    assert kernels(layernorm, a) == 3
+    w = np.ones((32, 16), np.float32)
+    b = np.ones(16, np.float32)
+    assert kernels(lambda x, w, b: fnp.maximum(x @ w + b, 0.0), a, w, b) == 2
+    assert kernels(lambda x, y: (x + y).T * 2.0, a, v) == 1
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, y: fnp.tanh(x * 2 + 1) * y - 0.5,
+    lambda x, y: fnp.where(x > y, fnp.exp(x), fnp.log1p(fnp.abs(y))),
+    lambda x, y: fnp.sum(x * y, axis=0) + fnp.max(x, axis=0),
+    lambda x, y: fnp.argmax(x + y, axis=1),
+    lambda x, y: (x @ y.T)[::2, 1:] + fnp.mean(y),
+    lambda x, y: fnp.concatenate([x, y[:, ::-1]], axis=1) ** 2,
+    lambda x, y: fnp.pad(x, ((1, 2), (0, 3)), constant_values=-1.0) * 3,
+    lambda x, y: fnp.clip(x, -0.5, 0.5) + fnp.floor(y * 4) / 4,
+    lambda x, y: fnp.reshape(x, (4, -1)).sum(axis=1) + fnp.min(y),
+])
+def test_compiled_equals_eager(fn):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 10)).astype(np.float32)
+    y = rng.standard_normal((6, 10)).astype(np.float32)
+    np.testing.assert_allclose(fborn.jit(fn)(x, y), fn(x, y), rtol=2e-6, atol=1e-6)
+
+
+def test_integer_and_bool_kernels_are_exact():
+    x = np.arange(-12, 12, dtype=np.int32).reshape(4, 6)
+    y = np.array([3, -2, 5, 7, -1, 4], np.int32)
+    cases = [lambda a, b: a // b, lambda a, b: a % b, lambda a, b: (a << 2) ^ b,
+             lambda a, b: fnp.sum((a > b) & (a < 5), axis=1), lambda a, b: fnp.maximum(a, b) * 3]
+    for fn in cases:
+        np.testing.assert_array_equal(fborn.jit(fn)(x, y), fn(x, y))
+
+
+def test_training_step_matches_reference():
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((20, 8)).astype(np.float32) * 0.2
+    x = rng.standard_normal((16, 20)).astype(np.float32)
+    y = np.eye(8, dtype=np.float32)[rng.integers(0, 8, 16)]
+
+    def loss(w, x, y):
+        logits = x @ w
+        return -fnp.mean(fnp.sum(fborn.scipy.special.log_softmax(logits, axis=1) * y, axis=1))
+
+    step = fborn.jit(lambda w, x, y: w - 0.1 * fborn.grad(loss)(w, x, y))
+    fborn.config.update("jit_compiler", "reference")
+    want = step(w, x, y)
+    fborn.config.update("jit_compiler", "numba")
+    np.testing.assert_allclose(step(w, x, y), want, rtol=1e-5, atol=1e-6)
+
+
+def test_lower_shows_source_and_unlowered_primitive_is_named():
+    f = fborn.jit(lambda x: fnp.sin(x) * 2)
+    text = f.lower(np.ones(3, np.float32)).as_text()
+    assert "@njit" in text and "np.sin" in text
+    mystery = Primitive("mystery_op")
+    mystery.def_abstract_eval(lambda x: ShapedArray(x.shape, x.dtype))
+    mystery.def_impl(lambda x: x)
+    g = fborn.jit(lambda x: mystery.bind(x))
+    with pytest.raises(LoweringError, match="mystery_op"):
+        g(np.ones(3, np.float32))
+
+
+SECOND_PROCESS = textwrap.dedent("""
+    import numpy as np, fborn, fborn.numpy as fnp
+    fborn.config.update("jit_compiler", "numba")
+    f = fborn.jit(lambda x: fnp.tanh(x) * 3.0 + 1.0)
+    out = f(np.ones(5, np.float32))
+    exe = f.lower(np.ones(5, np.float32)).compile()
+    stats = exe.fn.stats
+    print(float(out[0]), stats.cache_hits.get(exe.fn.signatures[0], 0),
+          sum(stats.cache_misses.values()))
+""")
+
+
+def run_second_process(cache: str) -> list[str]:
+    env = {**os.environ, "FBORN_CACHE_DIR": cache}
+    done = subprocess.run([sys.executable, "-c", SECOND_PROCESS], env=env, check=True,
+                          capture_output=True, text=True)
+    return done.stdout.split()
+
+
+def test_disk_cache_is_hit_by_a_new_process_and_survives_corruption(tmp_path):
+    cache = str(tmp_path / "kernels")
+    value, _, misses = run_second_process(cache)
+    assert float(value) == pytest.approx(np.tanh(1.0) * 3 + 1)
+    assert int(misses) == 1
+    value, hits, misses = run_second_process(cache)
+    assert int(hits) == 1 and int(misses) == 0  # no numba compilation in the new process
+    for path in (tmp_path / "kernels").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"\x00garbage\xff" * 3)
+    value, _, _ = run_second_process(cache)
+    assert float(value) == pytest.approx(np.tanh(1.0) * 3 + 1)
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("FBORN_CACHE_DIR", str(tmp_path))
+    assert cache_dir() == tmp_path
