@@ -170,11 +170,11 @@ def bench_elementwise(table: Table, n: int) -> None:
         t: dict[str, float | None] = {"fborn": median_seconds(lambda f=fn: f(x), repeat=10)}
         if jax:
             jf, jx = jax.jit(jfn), jnp.asarray(x)
-            t["jax"] = median_seconds(lambda f=jf: jax.block_until_ready(f(jx)), repeat=10)
+            t["jax"] = median_seconds(lambda f=jf, a=jx: jax.block_until_ready(f(a)), repeat=10)
         if torch:
             tx = torch.tensor(x)
-            tf = ((lambda: (tx * 2 + 1) * tx - 0.5) if "tanh" not in label
-                  else (lambda: torch.tanh(tx * 2 + 1) * tx - 0.5))
+            tf = ((lambda a=tx: (a * 2 + 1) * a - 0.5) if "tanh" not in label
+                  else (lambda a=tx: torch.tanh(a * 2 + 1) * a - 0.5))
             t["torch"] = median_seconds(tf, repeat=10)
         t["numpy"] = copy_t if "tanh" not in label else median_seconds(
             lambda: np.tanh(x * 2 + 1) * x - 0.5, repeat=10)

@@ -3,9 +3,11 @@
 A ``Program`` is a list of statements over named flat (1-D, row-major) buffers. Statements are
 ``LoopKernel`` (one output element per point of a loop nest), ``ReduceKernel`` (a loop nest with
 an accumulator over reduced axes) and ``Routine`` (a call to tuned code: matrix products,
-convolutions, sorts...). Kernel bodies are scalar expression DAGs (``Expr``) whose leaves are
-loads at integer address expressions, constants and loop indices; broadcasts, transposes and
-slices therefore cost index arithmetic, not copies. Renderers (numba, WGSL) print these.
+convolutions, sorts...); control flow stays structured as ``If``, ``While`` and ``Scan``
+statements holding ``Block``s of statements (host-level loops and branches). Kernel bodies are
+scalar expression DAGs (``Expr``) whose leaves are loads at integer address expressions,
+constants and loop indices; broadcasts, transposes and slices therefore cost index arithmetic,
+not copies. Renderers (numba, WGSL) print these.
 """
 
 from __future__ import annotations
@@ -148,7 +150,58 @@ class Routine:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-Statement = LoopKernel | ReduceKernel | Routine
+@dataclass
+class Block:
+    """The body of a control-flow statement: ``statements`` read the buffers ``inputs`` (bound
+    by the enclosing statement before the block runs) and leave its results in ``outputs``
+    (which may name inputs, constants or outer buffers: blocks never write to those)."""
+
+    inputs: list[str]
+    statements: list[Statement]
+    outputs: list[str]
+
+
+@dataclass
+class If:
+    """Run ``branches[clamp(index, 0, len(branches) - 1)]`` (``index``: a scalar integer
+    expression) and bind its outputs to the buffers ``outputs``."""
+
+    index: Expr
+    branches: list[Block]
+    outputs: list[str]
+
+
+@dataclass
+class While:
+    """``carry = init``; then, while ``pred`` (a boolean scalar expression evaluated after
+    ``cond``'s statements) holds, run ``body`` and set ``carry = body.outputs``. Both blocks'
+    inputs end with the ``carry`` buffers, which hold the results after the loop."""
+
+    init: list[str]
+    carry: list[str]
+    cond: Block
+    pred: Expr
+    body: Block
+
+
+@dataclass
+class Scan:
+    """``carry = init``; for each step ``i`` of ``range(length)`` (reversed if ``reverse``):
+    bind ``x_rows[k]`` to row ``i`` of ``xs[k]``, run ``body`` (inputs: consts, ``carry``,
+    ``x_rows``; outputs: new carry then y rows), store the y rows as row ``i`` of ``ys`` and
+    set ``carry`` to the new carry. The ``carry`` and ``ys`` buffers hold the results."""
+
+    length: int
+    reverse: bool
+    init: list[str]
+    carry: list[str]
+    xs: list[str]
+    x_rows: list[str]
+    ys: list[str]
+    body: Block
+
+
+Statement = LoopKernel | ReduceKernel | Routine | If | While | Scan
 
 
 @dataclass

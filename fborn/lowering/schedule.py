@@ -10,7 +10,8 @@ too large. Primitives without a lowering raise ``LoweringError`` naming them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,20 +77,20 @@ def _count_nodes(e: Expr, limit: int) -> int:
 
 
 class Scheduler:
-    """Builds a ``Program`` from a closed jaxpr."""
+    """Builds a ``Program`` from a closed jaxpr. A scheduler made with a ``parent`` (see
+    ``nested``) shares its buffers, constants and buffer names but has its own statements."""
 
-    def __init__(self) -> None:
-        self.buffers: dict[str, BufferInfo] = {}
+    def __init__(self, parent: Scheduler | None = None) -> None:
+        self.buffers: dict[str, BufferInfo] = parent.buffers if parent else {}
         self.statements: list[Any] = []
-        self.constants: dict[str, np.ndarray] = {}
+        self.constants: dict[str, np.ndarray] = parent.constants if parent else {}
         self.values: dict[int, Lazy | str] = {}
         self.uses: dict[int, int] = {}
-        self._count = 0
+        self._names: Iterator[int] = parent._names if parent else itertools.count()
 
     # --- buffers ---------------------------------------------------------------------------
     def new_buffer(self, shape: tuple[int, ...], dtype: np.dtype, prefix: str = "t") -> str:
-        name = f"{prefix}{self._count}"
-        self._count += 1
+        name = f"{prefix}{next(self._names)}"
         self.buffers[name] = BufferInfo(tuple(shape), np.dtype(dtype))
         return name
 
@@ -150,6 +151,33 @@ class Scheduler:
             name = self.new_buffer(v.aval.shape, v.aval.dtype, "in")
             inputs.append(name)
             self.values[id(v)] = name
+        self._lower(closed)
+        outputs = []
+        for atom in jaxpr.outvars:
+            name = self.buffer(atom)
+            if name in inputs or name in self.constants or name in outputs:
+                copy = self.new_buffer(self.buffers[name].shape, self.buffers[name].dtype)
+                loop = tuple(LoopIndex(i) for i in range(len(self.buffers[name].shape)))
+                self.statements.append(LoopKernel(copy, self.buffers[name].shape,
+                                                  self.buffer_lazy(name).build(loop)))
+                name = copy
+            outputs.append(name)
+        return Program(inputs, outputs, self.buffers, self.statements, self.constants)
+
+    def nested(self, closed: ClosedJaxpr, inputs: Sequence[str]) -> Scheduler:
+        """Schedule ``closed`` (the body of a control-flow primitive) into a new scheduler's
+        own ``statements``, its invars reading the buffers ``inputs``; read its results with
+        ``.lazy`` / ``.buffer`` on ``closed.jaxpr.outvars`` (which appends to its statements)."""
+        child = Scheduler(self)
+        child._count_uses(closed.jaxpr)
+        for v, name in zip(closed.jaxpr.invars, inputs, strict=True):
+            child.values[id(v)] = name
+        child._lower(closed)
+        return child
+
+    def _lower(self, closed: ClosedJaxpr) -> None:
+        """Bind the constvars of ``closed`` to constant buffers and lower its equations."""
+        jaxpr = closed.jaxpr
         for v, c in zip(jaxpr.constvars, closed.consts, strict=True):
             name = self.new_buffer(v.aval.shape, v.aval.dtype, "c")
             self.constants[name] = np.ascontiguousarray(np.asarray(c)).reshape(-1)
@@ -162,17 +190,6 @@ class Scheduler:
                     f"(equation: {eqn})"
                 )
             rule(self, eqn)
-        outputs = []
-        for atom in jaxpr.outvars:
-            name = self.buffer(atom)
-            if name in inputs or name in self.constants or name in outputs:
-                copy = self.new_buffer(self.buffers[name].shape, self.buffers[name].dtype)
-                loop = tuple(LoopIndex(i) for i in range(len(self.buffers[name].shape)))
-                self.statements.append(LoopKernel(copy, self.buffers[name].shape,
-                                                  self.buffer_lazy(name).build(loop)))
-                name = copy
-            outputs.append(name)
-        return Program(inputs, outputs, self.buffers, self.statements, self.constants)
 
     def _count_uses(self, jaxpr: Jaxpr) -> None:
         for eqn in jaxpr.eqns:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import pickle
 import sys
 import tempfile
 import threading
@@ -22,9 +23,14 @@ from typing import Any
 
 import numpy as np
 
+import fborn.lowering.numba.routines_indexing  # noqa: F401
+import fborn.lowering.numba.routines_misc  # noqa: F401
+import fborn.lowering.rules_control_flow  # noqa: F401
+import fborn.lowering.rules_indexing  # noqa: F401
+import fborn.lowering.rules_misc  # noqa: F401
 from fborn.core.jaxpr import ClosedJaxpr
 from fborn.lowering.kernel_ir import Program
-from fborn.lowering.numba.render import render
+from fborn.lowering.numba.render import HALF_DTYPES, render
 from fborn.lowering.passes import optimize
 from fborn.lowering.schedule import schedule
 
@@ -42,14 +48,17 @@ def cache_dir() -> Path:
 
 
 def _version_tag() -> str:
-    """Versions that invalidate cached kernels: fborn, numba, Python, and the runtime helpers
-    the kernels call (numba's cache does not track a function's callees)."""
+    """Versions that invalidate cached kernels: fborn, numba, Python, and the helpers the
+    kernels call (every module of the numba backend: numba's cache does not track a function's
+    callees)."""
     import numba
 
     import fborn
-    from fborn.lowering.numba import runtime
 
-    helpers = hashlib.sha256(Path(runtime.__file__).read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    helpers = digest.hexdigest()[:12]
     return (f"fborn-{fborn.__version__}-numba-{numba.__version__}-py{sys.version_info[:2]}"
             f"-runtime-{helpers}")
 
@@ -77,16 +86,20 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def compile_source(source: str) -> Callable[..., Any]:
-    """The ``program`` function of ``source``, through the memory and disk caches."""
+def compile_source(source: str, purge: bool = False) -> Callable[..., Any]:
+    """The ``program`` function of ``source``, through the memory and disk caches;
+    ``purge`` deletes its disk cache entries first (used when they turn out corrupt)."""
     digest = hashlib.sha256((_version_tag() + source).encode()).hexdigest()[:32]
     with _lock:
         fn = _memory.get(digest)
-        if fn is not None:
+        if fn is not None and not purge:
             return fn
         name = f"fborn_kernel_{digest}"
         path = cache_dir() / f"{name}.py"
-        if not path.exists() or path.read_text() != source:
+        if purge:
+            for stale in [path, *(cache_dir() / "__pycache__").glob(f"{name}.*")]:
+                stale.unlink(missing_ok=True)
+        if not path.exists() or path.read_bytes() != source.encode():
             _write_atomically(path, source)
         try:
             module = _load_module(path, name)
@@ -106,21 +119,36 @@ class Executable:
         self.program: Program = schedule(self.jaxpr)
         self.source, self.parallel = render(self.program)
         self.fn = compile_source(self.source)
-        self.constants = list(self.program.constants.values())
+        self.constants = [_storage(c) for c in self.program.constants.values()]
         self.out_shapes = [self.program.buffers[o].shape for o in self.program.outputs]
+        self.out_dtypes = [self.program.buffers[o].dtype for o in self.program.outputs]
         self._dump = os.environ.get("FBORN_DUMP_KERNELS") == "1"
         self._first = True
 
     def __call__(self, *args: np.ndarray) -> list[np.ndarray]:
-        flat = [np.ascontiguousarray(a).reshape(-1) for a in args]
+        flat = [_storage(np.ascontiguousarray(a).reshape(-1)) for a in args]
         start = time.perf_counter() if self._first else 0.0
-        outs = self.fn(*flat, *self.constants)
+        if self._first:
+            try:
+                outs = self.fn(*flat, *self.constants)
+            except (pickle.UnpicklingError, EOFError, OSError, ImportError, ValueError):
+                # numba's on-disk cache for this kernel is unreadable: rebuild it once.
+                self.fn = compile_source(self.source, purge=True)
+                outs = self.fn(*flat, *self.constants)
+        else:
+            outs = self.fn(*flat, *self.constants)
         if self._first and self._dump:
             print(self.source, file=sys.stderr)
             print(f"# first call (compile + run): {time.perf_counter() - start:.3f} s",
                   file=sys.stderr)
         self._first = False
-        return [o.reshape(shape) for o, shape in zip(outs, self.out_shapes, strict=True)]
+        return [o.reshape(shape) if o.dtype == dtype else o.view(dtype).reshape(shape)
+                for o, shape, dtype in zip(outs, self.out_shapes, self.out_dtypes, strict=True)]
+
+
+def _storage(flat: np.ndarray) -> np.ndarray:
+    """``flat`` as the generated code takes it: 16-bit floats as their uint16 bits."""
+    return flat.view(np.uint16) if flat.dtype in HALF_DTYPES else flat
 
 
 _executables: dict[int, tuple[ClosedJaxpr, Executable]] = {}

@@ -3,7 +3,8 @@
 The function takes every input and constant buffer as a flat array and returns the output
 buffers. Loop nests become ``for`` loops (the outer one a ``prange`` when the work is large),
 expressions become straight-line scalar code with shared subexpressions computed once, and
-``Routine`` statements call BLAS through ``np.dot``.
+``Routine`` statements call BLAS through ``np.dot``. ``If``, ``While`` and ``Scan`` become
+native branches and loops inside the same function (a whole training loop is one call).
 """
 
 from __future__ import annotations
@@ -18,26 +19,37 @@ from fborn.core import dtypes
 from fborn.lowering.kernel_ir import (
     INDEX,
     Binary,
+    Block,
     Cast,
     Const,
     Expr,
+    If,
     Load,
     LoopIndex,
     LoopKernel,
     Program,
     ReduceKernel,
     Routine,
+    Scan,
     Select,
+    Statement,
     Unary,
+    While,
 )
 from fborn.lowering.schedule import LoweringError
 
 PARALLEL_THRESHOLD = 1 << 16
+BLAS_ROUTINES = {"dot_general", "conv_general_dilated"}
 FASTMATH = "{'contract', 'reassoc', 'arcp', 'nsz', 'afn'}"  # keeps NaN and inf semantics
 
 _NUMBA_DTYPES = {dtypes.bool_, dtypes.int8, dtypes.int16, dtypes.int32, dtypes.int64,
                  dtypes.uint8, dtypes.uint16, dtypes.uint32, dtypes.uint64, dtypes.float32,
                  dtypes.float64}
+# 16-bit floats live in uint16 buffers and are computed on as float32 values that every operation
+# rounds back to the 16-bit format (so results match numpy/ml_dtypes op by op).
+HALF_DTYPES = {dtypes.float16: "f16", dtypes.bfloat16: "bf16"}
+# Routine kinds whose emitters handle 16-bit float buffers (as uint16 storage); the others refuse.
+HALF_ROUTINES: set[str] = set()
 
 _UNARY = {
     "neg": "-{0}", "floor": "np.floor({0})", "ceil": "np.ceil({0})",
@@ -60,17 +72,49 @@ _BINARY = {
     "and": "{0} & {1}", "or": "{0} | {1}", "xor": "{0} ^ {1}", "eq": "{0} == {1}",
     "ne": "{0} != {1}", "lt": "{0} < {1}", "le": "{0} <= {1}", "gt": "{0} > {1}",
     "ge": "{0} >= {1}", "floordiv": "{0} // {1}", "mod": "{0} % {1}",
+    "max": "max({0}, {1})", "min": "min({0}, {1})",
 }
 
 
 def np_type(dtype: np.dtype) -> str:
-    return f"np.{np.dtype(dtype).name}"
+    """The numpy type of a buffer of ``dtype`` in generated code (uint16 for 16-bit floats)."""
+    return "np.uint16" if np.dtype(dtype) in HALF_DTYPES else f"np.{np.dtype(dtype).name}"
+
+
+def value_type(dtype: np.dtype) -> str:
+    """The numpy type that scalar values of ``dtype`` are computed in (float32 for 16-bit
+    floats)."""
+    return "np.float32" if np.dtype(dtype) in HALF_DTYPES else f"np.{np.dtype(dtype).name}"
+
+
+def half_load(dtype: np.dtype, bits: str) -> str:
+    """Code for the float32 value of 16-bit float ``bits`` (code of a uint16), or ``bits``
+    itself for other dtypes."""
+    half = HALF_DTYPES.get(np.dtype(dtype))
+    return f"rm.{half}_to_f32({bits})" if half else bits
+
+
+def half_store(dtype: np.dtype, value: str) -> str:
+    """Code for the uint16 bits of float32 ``value`` rounded to 16-bit float ``dtype``, or
+    ``value`` itself for other dtypes."""
+    half = HALF_DTYPES.get(np.dtype(dtype))
+    return f"rm.f32_to_{half}({value})" if half else value
+
+
+def half_round(dtype: np.dtype, value: str, source: np.dtype | None = None) -> str:
+    """Code rounding ``value`` (of dtype ``source``, float32 by default) to the 16-bit float
+    ``dtype`` (as a float32); float64 rounds to float16 once, as numpy casts."""
+    half = HALF_DTYPES[np.dtype(dtype)]
+    if half == "f16" and source == dtypes.float64:
+        return f"rm.round_f16_f64({value})"
+    if source is not None and source != dtypes.float32 and np.dtype(source) not in HALF_DTYPES:
+        value = f"np.float32({value})"
+    return f"rm.round_{half}({value})"
 
 
 def _check_dtype(dtype: np.dtype) -> None:
-    if np.dtype(dtype) not in _NUMBA_DTYPES:
-        raise LoweringError(f"the numba backend does not support dtype {np.dtype(dtype).name} "
-                            f"yet (float16 and bfloat16 need conversion kernels)")
+    if np.dtype(dtype) not in _NUMBA_DTYPES and np.dtype(dtype) not in HALF_DTYPES:
+        raise LoweringError(f"the numba backend does not support dtype {np.dtype(dtype).name}")
 
 
 class _Body:
@@ -103,16 +147,18 @@ class _Body:
             value = e.value
             if isinstance(value, float) and not math.isfinite(value):
                 value = "np.nan" if math.isnan(value) else ("np.inf" if value > 0 else "-np.inf")
-            return f"{np_type(e.dtype)}({value})"
+            return f"{value_type(e.dtype)}({value})"
         if isinstance(e, LoopIndex):
             return self.loop_vars[e.axis]
         if isinstance(e, Load):
-            return f"{e.buffer}[{self.emit(e.address)}]"
+            return half_load(e.dtype, f"{e.buffer}[{self.emit(e.address)}]")
         if isinstance(e, Cast):
             _check_dtype(e.dtype)
             x = self.emit(e.x)
             if e.dtype == dtypes.bool_:
                 return f"{x} != 0"
+            if e.dtype in HALF_DTYPES:
+                return half_round(e.dtype, x, e.x.dtype)
             return f"{np_type(e.dtype)}({x})"
         if isinstance(e, Select):
             return (f"{self.emit(e.on_true)} if {self.emit(e.pred)} "
@@ -129,10 +175,11 @@ class _Body:
             return f"not {x}" if e.dtype == dtypes.bool_ else f"{np_type(e.dtype)}(~{x})"
         if e.op == "abs" and e.dtype.kind == "u":
             return x
+        if e.op == "bitcast":
+            return _bitcast(x, e.x.dtype, e.dtype)
         if e.op not in _UNARY:
             raise LoweringError(f"no numba code for the elementwise op '{e.op}'")
-        code = _UNARY[e.op].format(x)
-        return code if e.dtype == dtypes.bool_ else f"{np_type(e.dtype)}({code})"
+        return _typed(_UNARY[e.op].format(x), e.dtype)
 
     def _binary(self, e: Binary) -> str:
         a, b = self.emit(e.a), self.emit(e.b)
@@ -154,7 +201,27 @@ class _Body:
             code = _BINARY[e.op].format(a, b)
         else:
             raise LoweringError(f"no numba code for the elementwise op '{e.op}'")
-        return code if e.dtype == dtypes.bool_ else f"{np_type(e.dtype)}({code})"
+        return _typed(code, e.dtype)
+
+
+def _typed(code: str, dtype: np.dtype) -> str:
+    """``code`` converted to ``dtype`` (and rounded to it for 16-bit floats)."""
+    if dtype == dtypes.bool_:
+        return code
+    if dtype in HALF_DTYPES:
+        return half_round(dtype, f"np.float32({code})")
+    return f"{np_type(dtype)}({code})"
+
+
+def _bitcast(x: str, source: np.dtype, target: np.dtype) -> str:
+    """Code reinterpreting value ``x`` of ``source`` as ``target`` (equal widths); 16-bit
+    floats are float32 values in code and uint16 bits in memory."""
+    if source in HALF_DTYPES:
+        x = half_store(source, x)
+        source = dtypes.uint16
+    if target in HALF_DTYPES:
+        return half_load(target, x if source == dtypes.uint16 else f"rm.bitcast({x}, np.uint16)")
+    return f"rm.bitcast({x}, {np_type(target)})"
 
 
 def _loop_header(lines: list[str], shape: tuple[int, ...], names: list[str], indent: str,
@@ -182,6 +249,10 @@ class Renderer:
         self.program = program
         self.lines: list[str] = []
         self.uses_prange = False
+        self.calls_blas = any(isinstance(s, Routine) and s.kind in BLAS_ROUTINES
+                              for s in program.statements)
+        self._ids = itertools.count()
+        self._views: set[str] = set()
 
     def render(self, name: str = "program") -> str:
         p = self.program
@@ -190,12 +261,7 @@ class Renderer:
         params = [*p.inputs, *p.constants]
         body = self.lines
         for stmt in p.statements:
-            if isinstance(stmt, LoopKernel):
-                self._loop_kernel(stmt)
-            elif isinstance(stmt, ReduceKernel):
-                self._reduce_kernel(stmt)
-            elif isinstance(stmt, Routine):
-                self._routine(stmt)
+            self._statement(stmt)
         outs = ", ".join(p.outputs) + ("," if len(p.outputs) == 1 else "")
         parallel = "True" if self.uses_prange else "False"
         header = [
@@ -203,6 +269,7 @@ class Renderer:
             "import numpy as np",
             "from numba import njit, prange",
             "from fborn.lowering.numba import runtime as rt",
+            "from fborn.lowering.numba import routines_misc as rm",
             "",
             "",
             f"@njit(parallel={parallel}, fastmath={FASTMATH}, error_model='numpy', cache=True)",
@@ -215,7 +282,10 @@ class Renderer:
         self.lines.append(f"    {name} = np.empty({info.size}, {np_type(info.dtype)})")
 
     def _parallel(self, shape: tuple[int, ...], work: int) -> bool:
-        use = bool(shape) and shape[0] > 1 and work >= PARALLEL_THRESHOLD
+        # Programs that call BLAS leave the cores to BLAS's own threads: a second thread pool
+        # spinning beside it costs more than the elementwise loops gain.
+        use = (bool(shape) and shape[0] > 1 and work >= PARALLEL_THRESHOLD
+               and not self.calls_blas)
         self.uses_prange = self.uses_prange or use
         return use
 
@@ -230,7 +300,8 @@ class Renderer:
         body = _Body(indent, names)
         value = body.emit(k.value)
         self.lines += body.lines
-        self.lines.append(f"{indent}{k.out}[{_flat(names, k.shape)}] = {value}")
+        store = half_store(self.program.buffers[k.out].dtype, value)
+        self.lines.append(f"{indent}{k.out}[{_flat(names, k.shape)}] = {store}")
 
     def _reduce_kernel(self, k: ReduceKernel) -> None:
         self._alloc(k.out)
@@ -241,7 +312,7 @@ class Renderer:
         work = math.prod(k.out_shape) * max(math.prod(k.red_shape), 1)
         indent = _loop_header(self.lines, k.out_shape, out_names, "    ",
                               self._parallel(k.out_shape, work))
-        acc_type = np_type(k.dtype)
+        acc_type = value_type(k.dtype)
         init = _reduce_init(k.op, k.dtype)
         self.lines.append(f"{indent}acc = {acc_type}({init})" if k.op not in ("and", "or")
                           else f"{indent}acc = {init}")
@@ -253,7 +324,7 @@ class Renderer:
         value = body.emit(k.value)
         self.lines += body.lines
         self.lines += _combine(k.op, value, inner, k.dtype, red_names, k.red_shape)
-        result = "best" if is_arg else "acc"
+        result = half_store(self.program.buffers[k.out].dtype, "acc")
         if is_arg:
             result = f"{np_type(k.index_dtype)}(best)"
         self.lines.append(f"{indent}{k.out}[{_flat(out_names, k.out_shape)}] = {result}")
@@ -262,7 +333,119 @@ class Renderer:
         emit = ROUTINES.get(r.kind)
         if emit is None:
             raise LoweringError(f"no numba routine for '{r.kind}'")
-        self.lines += emit(r, self.program)
+        if r.kind not in HALF_ROUTINES:
+            for name in (*r.inputs, *r.outputs):
+                if self.program.buffers[name].dtype in HALF_DTYPES:
+                    raise LoweringError(f"the numba routine '{r.kind}' does not support "
+                                        f"{self.program.buffers[name].dtype.name} buffers yet")
+        lines = emit(r, self.program)
+        self.uses_prange = self.uses_prange or any("prange(" in line for line in lines)
+        self.lines += lines
+
+    def _statement(self, stmt: Statement) -> None:
+        if isinstance(stmt, LoopKernel):
+            self._loop_kernel(stmt)
+        elif isinstance(stmt, ReduceKernel):
+            self._reduce_kernel(stmt)
+        elif isinstance(stmt, Routine):
+            self._routine(stmt)
+        elif isinstance(stmt, If):
+            self._if(stmt)
+        elif isinstance(stmt, While):
+            self._while(stmt)
+        elif isinstance(stmt, Scan):
+            self._scan(stmt)
+        else:
+            raise LoweringError(f"the numba renderer cannot print {type(stmt).__name__}")
+
+    # --- control flow: native branches and loops; carries are rebound, never written ------
+    def _nested(self, emit: Callable[[], None]) -> list[str]:
+        """The lines ``emit`` appends (at function-body indentation), one level deeper."""
+        saved, self.lines = self.lines, []
+        emit()
+        inner, self.lines = self.lines, saved
+        return ["    " + line for line in inner] or ["        pass"]
+
+    def _statements(self, statements: list[Statement]) -> None:
+        for stmt in statements:
+            self._statement(stmt)
+
+    def _scalar(self, e: Expr) -> str:
+        """Code for the scalar ``e`` (helper lines appended first)."""
+        body = _Body("    ", [])
+        code = body.emit(e)
+        self.lines += body.lines
+        return code
+
+    def _bind(self, targets: list[str], sources: list[str]) -> None:
+        """``targets = sources`` all at once (a permutation of carries is safe). Inputs,
+        constants and rows of scanned arrays are copied: numba types them differently
+        (read-only or views) from the arrays the program allocates."""
+        if not targets:
+            return
+        foreign = self._views.union(self.program.inputs, self.program.constants)
+        values = [f"{s}.copy()" if s in foreign else s for s in sources]
+        self.lines.append(f"    {', '.join(targets)} = {', '.join(values)}")
+
+    def _block(self, block: Block, targets: list[str]) -> None:
+        self._statements(block.statements)
+        self._bind(targets, block.outputs)
+
+    def _if(self, st: If) -> None:
+        if len(st.branches) == 1:
+            self._block(st.branches[0], st.outputs)
+            return
+        which = f"branch{next(self._ids)}"
+        index = self._scalar(st.index)
+        self.lines.append(f"    {which} = {index}")
+        last = len(st.branches) - 1
+        for k, block in enumerate(st.branches):
+            test = (f"if {which} <= 0:" if k == 0 else "else:" if k == last
+                    else f"elif {which} == {k}:")
+            self.lines.append(f"    {test}")
+            self.lines += self._nested(lambda b=block: self._block(b, st.outputs))
+
+    def _while(self, st: While) -> None:
+        self._bind(st.carry, st.init)
+
+        def iteration() -> None:
+            self._statements(st.cond.statements)
+            pred = self._scalar(st.pred)
+            self.lines += [f"    if not ({pred}):", "        break"]
+            self._block(st.body, st.carry)
+
+        self.lines.append("    while True:")
+        self.lines += self._nested(iteration)
+
+    def _scan(self, st: Scan) -> None:
+        self._bind(st.carry, st.init)
+        for y in st.ys:
+            self._alloc(y)
+        if st.length == 0:
+            return
+        step = f"step{next(self._ids)}"
+        for xs, row in zip(st.xs, st.x_rows, strict=True):
+            size = self.program.buffers[row].size
+            self.lines.append(f"    {row}_all = {xs}.reshape(({st.length}, {size}))")
+        self._views.update(st.x_rows)
+        n = len(st.carry)
+
+        def iteration() -> None:
+            self.lines += [f"    {row} = {row}_all[{step}]" for row in st.x_rows]
+            self._statements(st.body.statements)
+            for y, out in zip(st.ys, st.body.outputs[n:], strict=True):
+                size = self.program.buffers[out].size
+                if size == 1:
+                    self.lines.append(f"    {y}[{step}] = {out}[0]")
+                elif size:  # an explicit loop: a slice assignment would become a parfor
+                    self.lines += [f"    {y}_at = {step} * {size}",
+                                   f"    for j in range({size}):",
+                                   f"        {y}[{y}_at + j] = {out}[j]"]
+            self._bind(st.carry, st.body.outputs[:n])
+
+        steps = f"range({st.length - 1}, -1, -1)" if st.reverse else f"range({st.length})"
+        self.lines.append(f"    for {step} in {steps}:")
+        self.lines += self._nested(iteration)
 
 
 def _reduce_init(op: str, dtype: np.dtype) -> str:

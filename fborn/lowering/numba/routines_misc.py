@@ -1,0 +1,713 @@
+"""Numba routines for cumulative scans, sorts, top_k, convolutions and Threefry, plus the
+scalar helpers that generated code calls as ``rm.<name>``: bit casts and the float16/bfloat16
+conversions (16-bit floats are stored as uint16 bits and computed on as float32).
+
+Conversions match numpy and ml_dtypes bit for bit: float32/float64 -> float16 rounds to nearest
+even once (overflow to inf, gradual underflow, NaN payload bits kept as numpy does);
+anything -> bfloat16 goes through float32 (as ml_dtypes does) and rounds to nearest even, NaN
+becoming the quiet NaN 0x7fc0 with its sign.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+from fborn.core import dtypes
+from fborn.lowering.kernel_ir import Const, Expr, LoopIndex, Program, Routine
+from fborn.lowering.numba import render
+from fborn.lowering.numba.render import (
+    HALF_DTYPES,
+    PARALLEL_THRESHOLD,
+    RoutineEmitter,
+    half_load,
+    half_round,
+    half_store,
+    np_type,
+    routine,
+    value_type,
+)
+
+_OPTS = {"cache": True, "error_model": "numpy", "inline": "always"}
+
+
+# --- bit casts ---------------------------------------------------------------------------------
+
+@intrinsic
+def bitcast(typingctx, x, dtype):  # noqa: ANN001, ANN201 - numba intrinsic
+    """Reinterpret the bits of scalar ``x`` as ``dtype`` (a numpy scalar type of the same
+    width): ``bitcast(np.float32(1.0), np.uint32) == 0x3F800000``."""
+    target = dtype.instance_type if isinstance(dtype, types.NumberClass) else None
+    if target is None or not isinstance(x, (types.Integer, types.Float)):
+        return None
+    if target.bitwidth != x.bitwidth:
+        return None
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        return builder.bitcast(args[0], context.get_value_type(target))
+
+    return target(x, dtype), codegen
+
+
+# --- float16 -----------------------------------------------------------------------------------
+
+@njit(**_OPTS)
+def f16_to_f32(h):  # noqa: ANN001, ANN201
+    """The float32 value of float16 bits ``h`` (exact)."""
+    h = np.int64(h)
+    sign = (h & 0x8000) << 16
+    exponent = (h >> 10) & 0x1F
+    mantissa = h & 0x3FF
+    if exponent == 0x1F:
+        bits = sign | 0x7F800000 | (mantissa << 13)
+    elif exponent != 0:
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13)
+    elif mantissa == 0:
+        bits = sign
+    else:
+        value = np.float32(mantissa) * np.float32(5.960464477539063e-08)  # 2**-24
+        return -value if sign else value
+    return bitcast(np.uint32(bits), np.float32)
+
+
+@njit(**_OPTS)
+def f32_to_f16(x):  # noqa: ANN001, ANN201
+    """The float16 bits nearest to float32 ``x`` (ties to even)."""
+    u = np.int64(bitcast(np.float32(x), np.uint32))
+    sign = (u >> 16) & 0x8000
+    a = u & 0x7FFFFFFF
+    if a >= 0x7F800000:
+        if a == 0x7F800000:
+            return np.uint16(sign | 0x7C00)
+        payload = (a & 0x7FFFFF) >> 13
+        return np.uint16(sign | 0x7C00 | (payload if payload else 1))
+    if a >= 0x477FF000:  # 65520 and above round to inf
+        return np.uint16(sign | 0x7C00)
+    if a >= 0x38800000:  # a normal float16
+        h = (a - 0x38000000) >> 13
+        rest = a & 0x1FFF
+        if rest > 0x1000 or (rest == 0x1000 and (h & 1)):
+            h += 1
+        return np.uint16(sign | h)
+    shift = 126 - (a >> 23)
+    if shift > 24:
+        return np.uint16(sign)
+    significand = (a & 0x7FFFFF) | 0x800000
+    h = significand >> shift
+    rest = significand & ((1 << shift) - 1)
+    half = 1 << (shift - 1)
+    if rest > half or (rest == half and (h & 1)):
+        h += 1
+    return np.uint16(sign | h)
+
+
+@njit(**_OPTS)
+def f64_to_f16(x):  # noqa: ANN001, ANN201
+    """The float16 bits nearest to float64 ``x`` (one rounding, as numpy casts)."""
+    if not math.isfinite(x) or x == 0.0:
+        return f32_to_f16(np.float32(x))
+    _, exponent = math.frexp(x)
+    scale = max(exponent - 11, -24)
+    rounded = np.rint(math.ldexp(x, -scale))
+    return f32_to_f16(np.float32(math.ldexp(rounded, scale)))
+
+
+@njit(**_OPTS)
+def round_f16(x):  # noqa: ANN001, ANN201
+    """float32 ``x`` rounded to the nearest float16 value (as a float32)."""
+    return f16_to_f32(f32_to_f16(x))
+
+
+@njit(**_OPTS)
+def round_f16_f64(x):  # noqa: ANN001, ANN201
+    """float64 ``x`` rounded once to the nearest float16 value (as a float32)."""
+    return f16_to_f32(f64_to_f16(x))
+
+
+# --- bfloat16 ----------------------------------------------------------------------------------
+
+@njit(**_OPTS)
+def bf16_to_f32(h):  # noqa: ANN001, ANN201
+    """The float32 value of bfloat16 bits ``h`` (exact)."""
+    return bitcast(np.uint32(np.int64(h) << 16), np.float32)
+
+
+@njit(**_OPTS)
+def f32_to_bf16(x):  # noqa: ANN001, ANN201
+    """The bfloat16 bits nearest to float32 ``x`` (ties to even; NaN -> quiet NaN)."""
+    u = np.int64(bitcast(np.float32(x), np.uint32))
+    if x != x:
+        return np.uint16(((u >> 16) & 0x8000) | 0x7FC0)
+    return np.uint16((u + 0x7FFF + ((u >> 16) & 1)) >> 16)
+
+
+@njit(**_OPTS)
+def round_bf16(x):  # noqa: ANN001, ANN201
+    """float32 ``x`` rounded to the nearest bfloat16 value (as a float32)."""
+    return bf16_to_f32(f32_to_bf16(x))
+
+
+# --- threefry ----------------------------------------------------------------------------------
+
+@njit(**_OPTS)
+def _rotl(v, r):  # noqa: ANN001, ANN202
+    return np.uint32(((np.uint64(v) << r) | (np.uint64(v) >> (32 - r))) & 0xFFFFFFFF)
+
+
+@njit(**_OPTS)
+def _rounds(a, b, r0, r1, r2, r3):  # noqa: ANN001, ANN202
+    """Four Threefry rounds: ``a += b; b = rotl(b, r) ^ a``."""
+    a = np.uint32((np.uint64(a) + b) & 0xFFFFFFFF)
+    b = _rotl(b, r0) ^ a
+    a = np.uint32((np.uint64(a) + b) & 0xFFFFFFFF)
+    b = _rotl(b, r1) ^ a
+    a = np.uint32((np.uint64(a) + b) & 0xFFFFFFFF)
+    b = _rotl(b, r2) ^ a
+    a = np.uint32((np.uint64(a) + b) & 0xFFFFFFFF)
+    b = _rotl(b, r3) ^ a
+    return a, b
+
+
+@njit(**_OPTS)
+def _inject(a, b, ka, kb, group):  # noqa: ANN001, ANN202
+    return (np.uint32((np.uint64(a) + ka) & 0xFFFFFFFF),
+            np.uint32((np.uint64(b) + kb + group) & 0xFFFFFFFF))
+
+
+@njit(**_OPTS)
+def threefry2x32(k0, k1, x0, x1):  # noqa: ANN001, ANN201
+    """Threefry-2x32 (20 rounds) of the counter pair ``(x0, x1)`` under key ``(k0, k1)``:
+    the two output words (uint32)."""
+    k0 = np.uint32(k0)
+    k1 = np.uint32(k1)
+    k2 = np.uint32(k0 ^ k1 ^ np.uint32(0x1BD11BDA))
+    a, b = _inject(x0, x1, k0, k1, 0)
+    a, b = _rounds(a, b, 13, 15, 26, 6)
+    a, b = _inject(a, b, k1, k2, 1)
+    a, b = _rounds(a, b, 17, 29, 16, 24)
+    a, b = _inject(a, b, k2, k0, 2)
+    a, b = _rounds(a, b, 13, 15, 26, 6)
+    a, b = _inject(a, b, k0, k1, 3)
+    a, b = _rounds(a, b, 17, 29, 16, 24)
+    a, b = _inject(a, b, k1, k2, 4)
+    a, b = _rounds(a, b, 13, 15, 26, 6)
+    return _inject(a, b, k2, k0, 5)
+
+
+# --- sort keys ---------------------------------------------------------------------------------
+
+@njit(cache=True, error_model="numpy")
+def float_sort_keys(bits, inf, magnitude):  # noqa: ANN001, ANN201
+    """Signed-int keys ordering floats (given as signed-int ``bits``; ``inf``: the bits of
+    +inf, ``magnitude``: all bits but the sign) as ``sort`` does: -0.0 equals 0.0 and every
+    NaN sorts after +inf, all NaNs equal."""
+    keys = np.empty_like(bits)
+    for i in range(bits.size):
+        v = bits[i]
+        a = v & magnitude
+        if a == 0:
+            keys[i] = 0
+        elif a > inf:
+            keys[i] = inf + 1
+        else:
+            keys[i] = v ^ magnitude if v < 0 else v
+    return keys
+
+
+@njit(cache=True, error_model="numpy")
+def top_k_keys(bits, magnitude):  # noqa: ANN001, ANN201
+    """Keys whose ascending order is the descending IEEE total order of floats given as
+    signed-int ``bits`` (``magnitude``: all bits but the sign)."""
+    keys = np.empty_like(bits)
+    for i in range(bits.size):
+        v = bits[i]
+        keys[i] = ~(v ^ magnitude if v < 0 else v)
+    return keys
+
+
+# --- routine emitters --------------------------------------------------------------------------
+
+render.HALF_ROUTINES.update({"cumulative", "sort", "top_k", "conv"})
+
+
+class _Body(render._Body):
+    """The renderer's expression printer with routine-local temporaries (``e<n>$``)."""
+
+    def emit(self, e: Expr) -> str:
+        name = self.names.get(e)
+        if name is not None:
+            return name
+        code = self._code(e)
+        if isinstance(e, (Const, LoopIndex)):
+            return code
+        name = f"e{len(self.names)}$"
+        self.names[e] = name
+        self.lines.append(f"{self.indent}{name} = {code}")
+        return name
+
+
+def local_names(emit: RoutineEmitter) -> RoutineEmitter:
+    """Make the names an emitter marks with ``$`` unique to the routine (suffixed with its
+    first output's name), so that routines never share a variable with other code (numba
+    types each variable once per loop nest)."""
+
+    def wrapped(r: Routine, program: Program) -> list[str]:
+        return [line.replace("$", f"_{r.outputs[0]}") for line in emit(r, program)]
+
+    return wrapped
+
+
+def _loops(lines: list[str], sizes: list[int], names: list[str], indent: str,
+           parallel: bool) -> str:
+    """``for`` headers over ``sizes`` (the first a ``prange`` if ``parallel``); returns the
+    body's indentation."""
+    for k, (size, var) in enumerate(zip(sizes, names, strict=True)):
+        loop = "prange" if parallel and k == 0 else "range"
+        lines.append(f"{indent}for {var} in {loop}({size}):")
+        indent += "    "
+    return indent
+
+
+def _flat(names: list[str], shape: tuple[int, ...]) -> str:
+    """The row-major flat offset of the loop variables ``names`` in ``shape``."""
+    terms, stride = [], 1
+    for var, size in reversed(list(zip(names, shape, strict=True))):
+        if size != 1:
+            terms.append(var if stride == 1 else f"{var} * {stride}")
+        stride *= size
+    return " + ".join(reversed(terms)) or "0"
+
+
+def _parallel(sizes: list[int], work: int) -> bool:
+    return bool(sizes) and sizes[0] > 1 and work >= PARALLEL_THRESHOLD
+
+
+def _alloc(name: str, program: Program) -> str:
+    info = program.buffers[name]
+    return f"    {name} = np.empty({info.size}, {np_type(info.dtype)})"
+
+
+def _typed(code: str, dtype: np.dtype) -> str:
+    """``code`` as a value of ``dtype`` (rounded to it for 16-bit floats)."""
+    if dtype in HALF_DTYPES:
+        return half_round(dtype, f"np.float32({code})")
+    return f"{value_type(dtype)}({code})"
+
+
+def _scan_combine(op: str, acc: str, v: str, dtype: np.dtype) -> str:
+    if op == "sum":
+        return _typed(f"{acc} + {v}", dtype)
+    if op == "prod":
+        return _typed(f"{acc} * {v}", dtype)
+    if dtypes.is_float(dtype):
+        return f"rt.f{op}({acc}, {v})"
+    return f"{op}({acc}, {v})"
+
+
+@routine("cumulative")
+@local_names
+def _cumulative_code(r: Routine, program: Program) -> list[str]:
+    """A sequential scan along ``axis``: outer axes, then the scanned axis, then the inner
+    axes (contiguous, carrying one accumulator each)."""
+    p = r.params
+    (out,) = r.outputs
+    shape, axis, op = p["shape"], p["axis"], p["op"]
+    dtype = program.buffers[out].dtype
+    lines = [_alloc(out, program)]
+    if math.prod(shape) == 0:
+        return lines
+    n, inner = shape[axis], math.prod(shape[axis + 1:])
+    names = [f"u{d}" for d in range(len(shape))]
+    outer_sizes = list(shape[:axis])
+    parallel = _parallel(outer_sizes, math.prod(shape))
+    array_acc = inner > 1
+    if array_acc and not parallel:
+        lines.append(f"    acc$ = np.empty({inner}, {value_type(dtype)})")
+    indent = _loops(lines, outer_sizes, names[:axis], "    ", parallel)
+    if array_acc and parallel:
+        lines.append(f"{indent}acc$ = np.empty({inner}, {value_type(dtype)})")
+    lines.append(f"{indent}for step in range({n}):")
+    indent += "    "
+    position = f"{n - 1} - step" if p["reverse"] else "step"
+    lines.append(f"{indent}{names[axis]} = {position}")
+    indent = _loops(lines, list(shape[axis + 1:]), names[axis + 1:], indent, False)
+    body = _Body(indent, names)
+    value = body.emit(p["value"])
+    lines += body.lines
+    slot = f"acc$[{_flat(names[axis + 1:], shape[axis + 1:])}]" if array_acc else "acc$"
+    lines += [f"{indent}if step == 0:",
+              f"{indent}    {slot} = {value}",
+              f"{indent}else:",
+              f"{indent}    {slot} = {_scan_combine(op, slot, value, dtype)}",
+              f"{indent}{out}[{_flat(names, shape)}] = {half_store(dtype, slot)}"]
+    return lines
+
+
+_FLOAT_BITS = {dtypes.float16: ("int16", 0x7C00, 0x7FFF),
+               dtypes.bfloat16: ("int16", 0x7F80, 0x7FFF),
+               dtypes.float32: ("int32", 0x7F800000, 0x7FFFFFFF),
+               dtypes.float64: ("int64", 0x7FF0000000000000, 0x7FFFFFFFFFFFFFFF)}
+
+
+def _sort_keys_code(name: str, dtype: np.dtype, top_k: bool) -> str:
+    """Code for the integer key array of buffer ``name``: ascending order of the keys is
+    ``sort``'s order (or, ``top_k``, the descending IEEE total order)."""
+    if dtype == dtypes.bool_:
+        name = f"{name}.view(np.uint8)"
+    if not dtypes.is_float(dtype):
+        return f"~{name}" if top_k else name
+    width, inf, magnitude = _FLOAT_BITS[dtype]
+    bits = f"{name}.view(np.{width})"
+    if top_k:
+        return f"rm.top_k_keys({bits}, np.{width}({magnitude}))"
+    return f"rm.float_sort_keys({bits}, np.{width}({inf}), np.{width}({magnitude}))"
+
+
+@routine("sort")
+@local_names
+def _sort_code(r: Routine, program: Program) -> list[str]:
+    """Per row along ``dimension``: a stable argsort of the last key, then of each earlier
+    key permuted by it (least significant first), then every operand gathered by the
+    permutation."""
+    p = r.params
+    shape, dim, num_keys = p["shape"], p["dimension"], p["num_keys"]
+    lines = [_alloc(o, program) for o in r.outputs]
+    size = math.prod(shape)
+    if size == 0:
+        return lines
+    outer, n, inner = math.prod(shape[:dim]), shape[dim], math.prod(shape[dim + 1:])
+    view = f"reshape(({outer}, {n}, {inner}))"
+    for k, name in enumerate(r.inputs[:num_keys]):
+        dtype = program.buffers[name].dtype
+        lines.append(f"    key{k}$ = {_sort_keys_code(name, dtype, False)}.{view}")
+    for k, (src, dst) in enumerate(zip(r.inputs, r.outputs, strict=True)):
+        lines.append(f"    src{k}$ = {src}.{view}")
+        lines.append(f"    dst{k}$ = {dst}.{view}")
+    parallel = outer > 1 and size * max(int(math.log2(n)), 1) >= PARALLEL_THRESHOLD
+    lines.append(f"    for so in {'prange' if parallel else 'range'}({outer}):")
+    lines.append(f"        for si in range({inner}):")
+    last = num_keys - 1
+    lines.append(f"            perm$ = np.argsort(key{last}$[so, :, si], kind='mergesort')")
+    for k in range(last - 1, -1, -1):
+        lines.append(f"            perm$ = perm$[np.argsort(key{k}$[so, :, si][perm$], "
+                     f"kind='mergesort')]")
+    for k in range(len(r.inputs)):
+        lines.append(f"            dst{k}$[so, :, si] = src{k}$[so, :, si][perm$]")
+    return lines
+
+
+@routine("top_k")
+@local_names
+def _top_k_code(r: Routine, program: Program) -> list[str]:
+    """Per row: a stable argsort of the descending total-order keys, the first k taken."""
+    p = r.params
+    (src,), (values, indices) = r.inputs, r.outputs
+    shape, k = p["shape"], p["k"]
+    lines = [_alloc(o, program) for o in r.outputs]
+    n = shape[-1]
+    rows = math.prod(shape[:-1])
+    if rows * k == 0:
+        return lines
+    dtype = program.buffers[src].dtype
+    lines.append(f"    keys$ = {_sort_keys_code(src, dtype, True)}")
+    parallel = rows > 1 and rows * n * max(int(math.log2(n)), 1) >= PARALLEL_THRESHOLD
+    lines += [f"    for row in {'prange' if parallel else 'range'}({rows}):",
+              f"        perm$ = np.argsort(keys$[row * {n}:(row + 1) * {n}], kind='mergesort')",
+              f"        for j in range({k}):",
+              f"            {values}[row * {k} + j] = {src}[row * {n} + perm$[j]]",
+              f"            {indices}[row * {k} + j] = np.int32(perm$[j])"]
+    return lines
+
+
+@routine("threefry2x32")
+@local_names
+def _threefry2x32_code(r: Routine, program: Program) -> list[str]:
+    """One loop nest over the output shape writing both words."""
+    shape = r.params["shape"]
+    out0, out1 = r.outputs
+    lines = [_alloc(o, program) for o in r.outputs]
+    size = math.prod(shape)
+    if size == 0:
+        return lines
+    names = [f"u{d}" for d in range(len(shape))]
+    indent = _loops(lines, list(shape), names, "    ", _parallel(list(shape), 8 * size))
+    body = _Body(indent, names)
+    k0, k1, x0, x1 = (body.emit(e) for e in r.params["values"])
+    lines += body.lines
+    flat = _flat(names, shape)
+    lines += [f"{indent}w0$, w1$ = rm.threefry2x32({k0}, {k1}, {x0}, {x1})",
+              f"{indent}{out0}[{flat}] = w0$",
+              f"{indent}{out1}[{flat}] = w1$"]
+    return lines
+
+
+# --- convolution -------------------------------------------------------------------------------
+
+CONV_STRATEGIES = ("plane", "direct")
+# Forces one of CONV_STRATEGIES for every conv (benchmarks and tests); None picks per shape.
+FORCE_CONV_STRATEGY: str | None = None
+
+
+def _row_major(shape: tuple[int, ...] | list[int]) -> list[int]:
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return strides[::-1]
+
+
+def _terms(pairs: list[tuple[str, int]]) -> str:
+    """``var * k + ...`` with unit and zero coefficients folded."""
+    parts = [v if k == 1 else f"{v} * {k}" for v, k in pairs if k != 0 and v != "0"]
+    return " + ".join(parts) or "0"
+
+
+def _unsigned(var: str, k: int) -> str:
+    """``var * k`` for an unsigned loop variable (numba would make uint64 * int64 a float)."""
+    return var if k == 1 else f"{var} * np.uint64({k})"
+
+
+def _conv_work_dtype(in_dtype: np.dtype, out_dtype: np.dtype) -> np.dtype:
+    """The accumulation dtype of the reference implementation."""
+    if dtypes.is_float(in_dtype) or dtypes.is_float(out_dtype):
+        return dtypes.float64 if dtypes.float64 in (in_dtype, out_dtype) else dtypes.float32
+    return dtypes.uint64 if dtypes.uint64 in (in_dtype, out_dtype) else dtypes.int64
+
+
+def _to_work(value: str, source: np.dtype, work: np.dtype) -> str:
+    """Code for buffer element ``value`` (of ``source``) as a ``work`` value."""
+    if source in HALF_DTYPES:
+        return half_load(source, value)
+    return value if source == work else f"np.{work.name}({value})"
+
+
+def _from_work(value: str, work: np.dtype, target: np.dtype) -> str:
+    """Code for ``work`` value ``value`` as an element of a ``target`` buffer."""
+    if target == dtypes.bool_:
+        return f"{value} != 0"
+    if target in HALF_DTYPES:
+        return half_store(target, value)
+    return value if target == work else f"np.{target.name}({value})"
+
+
+class _Conv:
+    """The geometry of one ``conv`` routine in canonical terms: input (N, C, *S), kernel
+    (O, I, *K), output (N', O, *P), with the flat strides of each canonical axis."""
+
+    def __init__(self, r: Routine, program: Program):
+        p = r.params
+        self.lhs, self.rhs = r.inputs
+        (self.out,) = r.outputs
+        self.in_dtype = program.buffers[self.lhs].dtype
+        self.out_dtype = program.buffers[self.out].dtype
+        self.work = _conv_work_dtype(self.in_dtype, self.out_dtype)
+        self.ls, self.rs, self.os = p["dimension_numbers"]
+        self.lhs_shape, self.rhs_shape = p["lhs_shape"], p["rhs_shape"]
+        self.out_shape = p["out_shape"]
+        self.n, self.c = (self.lhs_shape[a] for a in self.ls[:2])
+        self.o, self.i = (self.rhs_shape[a] for a in self.rs[:2])
+        self.nout = self.out_shape[self.os[0]]
+        self.s_in = [self.lhs_shape[a] for a in self.ls[2:]]
+        self.k = [self.rhs_shape[a] for a in self.rs[2:]]
+        self.p = [self.out_shape[a] for a in self.os[2:]]
+        self.d = len(self.k)
+        self.stride, self.padding = p["window_strides"], p["padding"]
+        self.ld, self.rd = p["lhs_dilation"], p["rhs_dilation"]
+        self.fgc, self.bgc = p["feature_group_count"], p["batch_group_count"]
+        self.groups = max(self.fgc, self.bgc)
+        self.og = self.o // self.groups
+        rhs_strides = _row_major(self.rhs_shape)
+        self.w_strides = [rhs_strides[a] for a in self.rs]
+        self.padded = not (all(v == 1 for v in self.ld)
+                           and all(lo == hi == 0 for lo, hi in self.padding))
+        self.copy_input = self.padded or self.in_dtype != self.work
+        if self.copy_input:
+            self.sp = [(n - 1) * d + 1 + lo + hi if n else 0
+                       for n, d, (lo, hi) in zip(self.s_in, self.ld, self.padding, strict=True)]
+            self.x_strides = _row_major([self.n, self.c, *self.sp])
+        else:
+            lhs_strides = _row_major(self.lhs_shape)
+            self.sp = list(self.s_in)
+            self.x_strides = [lhs_strides[a] for a in self.ls]
+
+    @property
+    def window(self) -> int:
+        return math.prod(self.k)
+
+    @property
+    def positions(self) -> int:
+        return math.prod(self.p)
+
+    def plane_length(self) -> int:
+        """The span of input offsets that the output positions of one window tap cover."""
+        return 1 + sum((p - 1) * s * self.x_strides[2 + k]
+                       for k, (p, s) in enumerate(zip(self.p, self.stride, strict=True)))
+
+    def macs(self) -> int:
+        return self.nout * self.o * self.positions * self.i * self.window
+
+    def x_base(self, n: str, g: str) -> str:
+        """The input offset of output batch ``n``'s slice for group ``g``."""
+        if self.bgc > 1:
+            return f"({n} + {g} * {self.nout}) * {self.x_strides[0]}"
+        return _terms([(n, self.x_strides[0]), (g, self.i * self.x_strides[1])])
+
+    def x_offset(self, c: str, ks: list[str], ps: list[str]) -> str:
+        """The input offset of channel ``c`` at kernel position ``ks``, output ``ps``."""
+        pairs = [(c, self.x_strides[1])]
+        for k in range(self.d):
+            pairs += [(ks[k], self.rd[k] * self.x_strides[2 + k]),
+                      (ps[k], self.stride[k] * self.x_strides[2 + k])]
+        return _terms(pairs)
+
+    def w_offset(self, o: str, c: str, ks: list[str]) -> str:
+        return _terms(list(zip([o, c, *ks], self.w_strides, strict=True)))
+
+    def out_layout(self) -> tuple[int, ...]:
+        """The canonical axes of the output buffer in memory order."""
+        return tuple(sorted(range(len(self.os)), key=lambda k: self.os[k]))
+
+
+def conv_strategy(cv: _Conv) -> str:
+    """``plane`` unless its plane is over 8 times larger than the output (large strides or
+    a scattered input layout), then ``direct``. Measured on a 16-core Xeon against a BLAS
+    (im2col + np.dot) variant too, which lost on every LeNet-5 shape (and on 3x3 convs with
+    64-128 channels): see the report in the module docstring."""
+    if FORCE_CONV_STRATEGY is not None:
+        return FORCE_CONV_STRATEGY
+    return "plane" if cv.plane_length() <= 8 * cv.positions else "direct"
+
+
+def _conv_input(cv: _Conv, lines: list[str]) -> str:
+    """The flat array read as the canonical input: the lhs itself, or a zero-padded, dilated,
+    canonical copy in the work dtype."""
+    if not cv.copy_input:
+        return cv.lhs
+    size = cv.n * cv.c * math.prod(cv.sp)
+    lines.append(f"    xpad$ = np.{'zeros' if cv.padded else 'empty'}({size}, np.{cv.work.name})")
+    names = [f"a{k}" for k in range(len(cv.lhs_shape))]
+    indent = _loops(lines, list(cv.lhs_shape), names, "    ", False)
+    canon = [names[a] for a in cv.ls]
+    targets, checks = [], []
+    for k, (lo, hi) in enumerate(cv.padding):
+        lines.append(f"{indent}s{k} = {_terms([(canon[2 + k], cv.ld[k])])} + {lo}")
+        targets.append(f"s{k}")
+        if lo < 0 or hi < 0:
+            checks.append(f"0 <= s{k} < {cv.sp[k]}")
+    if checks:
+        lines.append(f"{indent}if {' and '.join(checks)}:")
+        indent += "    "
+    address = _terms(list(zip([canon[0], canon[1], *targets], cv.x_strides, strict=True)))
+    value = _to_work(f"{cv.lhs}[{_flat(names, cv.lhs_shape)}]", cv.in_dtype, cv.work)
+    lines.append(f"{indent}xpad$[{address}] = {value}")
+    return "xpad$"
+
+
+def _conv_weights(cv: _Conv, lines: list[str]) -> str:
+    """The flat rhs in its own layout, in the work dtype."""
+    if cv.in_dtype == cv.work:
+        return cv.rhs
+    size = math.prod(cv.rhs_shape)
+    lines += [f"    wsrc$ = np.empty({size}, np.{cv.work.name})",
+              f"    for q in range({size}):",
+              f"        wsrc$[q] = {_to_work(f'{cv.rhs}[q]', cv.in_dtype, cv.work)}"]
+    return "wsrc$"
+
+
+def _conv_writeback(cv: _Conv, lines: list[str], src: str, strides: list[int]) -> None:
+    """Copy the work-dtype result ``src`` (canonical axes at flat ``strides``) into the output
+    buffer, in its layout and dtype."""
+    names = [f"b{k}" for k in range(len(cv.out_shape))]
+    indent = _loops(lines, list(cv.out_shape), names, "    ",
+                    _parallel(list(cv.out_shape), math.prod(cv.out_shape)))
+    canon = [names[a] for a in cv.os]
+    value = _from_work(f"{src}[{_terms(list(zip(canon, strides, strict=True)))}]", cv.work,
+                       cv.out_dtype)
+    lines.append(f"{indent}{cv.out}[{_flat(names, cv.out_shape)}] = {value}")
+
+
+def _conv_pairs(cv: _Conv, lines: list[str]) -> None:
+    """The (parallel) loop over (output batch, output feature) pairs, binding ``no``, ``n``,
+    ``o`` and the input offset ``xb``."""
+    loop = "prange" if _parallel([cv.nout * cv.o], cv.macs()) else "range"
+    lines += [f"    for no in {loop}({cv.nout * cv.o}):",
+              f"        n = no // {cv.o}",
+              f"        o = no % {cv.o}"]
+    if cv.groups > 1:
+        lines.append(f"        g = o // {cv.og}")
+    lines.append(f"        xb = {cv.x_base('n', 'g' if cv.groups > 1 else '0')}")
+
+
+def _conv_target(cv: _Conv, lines: list[str]) -> str:
+    """The flat canonical (N', O, *P) work-dtype array the direct loops fill: the output
+    buffer itself when it has that layout and dtype."""
+    if cv.out_layout() == tuple(range(len(cv.os))) and cv.out_dtype == cv.work:
+        return cv.out
+    lines.append(f"    res$ = np.empty({cv.nout * cv.o * cv.positions}, np.{cv.work.name})")
+    return "res$"
+
+
+def _conv_finish(cv: _Conv, lines: list[str], dst: str) -> None:
+    if dst != cv.out:
+        _conv_writeback(cv, lines, dst, _row_major([cv.nout, cv.o, *cv.p]))
+
+
+def _conv_plane(cv: _Conv, lines: list[str], x: str, w: str) -> None:
+    """Per (batch, feature) pair: accumulate every kernel tap times the input window into a
+    local plane indexed like the input (one long contiguous loop that vectorizes; the plane
+    also holds the positions between outputs), then gather the outputs from it."""
+    dst = _conv_target(cv, lines)
+    ks, ps = [f"k{k}" for k in range(cv.d)], [f"p{k}" for k in range(cv.d)]
+    length = cv.plane_length()
+    _conv_pairs(cv, lines)
+    lines.append(f"        plane$ = np.zeros({length}, np.{cv.work.name})")
+    indent = _loops(lines, [cv.i, *cv.k], ["c", *ks], "        ", False)
+    lines += [f"{indent}wv$ = {w}[{cv.w_offset('o', 'c', ks)}]",
+              f"{indent}xu = np.uint64(xb + {cv.x_offset('c', ks, ['0'] * cv.d)})",
+              f"{indent}for q in range(np.uint64({length})):",
+              f"{indent}    plane$[q] += wv$ * {x}[xu + q]"]
+    indent = _loops(lines, cv.p, ps, "        ", False)
+    out_at = _terms([("no", cv.positions), *zip(ps, _row_major(cv.p), strict=True)])
+    lines.append(f"{indent}{dst}[{out_at}] = plane$[{cv.x_offset('0', ['0'] * cv.d, ps)}]")
+    _conv_finish(cv, lines, dst)
+
+
+def _conv_direct(cv: _Conv, lines: list[str], x: str, w: str) -> None:
+    """Per (batch, feature) pair and output position: one accumulator over input features
+    and kernel taps (innermost loop over the kernel's last axis)."""
+    dst = _conv_target(cv, lines)
+    ks, ps = [f"k{k}" for k in range(cv.d)], [f"p{k}" for k in range(cv.d)]
+    _conv_pairs(cv, lines)
+    indent = _loops(lines, cv.p, ps, "        ", False)
+    lines.append(f"{indent}acc$ = np.{cv.work.name}(0)")
+    outer = ks[:-1] + ["0"] * bool(cv.d)
+    inner = _loops(lines, [cv.i, *cv.k[:-1]], ["c", *ks[:-1]], indent, False)
+    size = cv.k[-1] if cv.d else 1
+    w_step = cv.w_strides[-1] if cv.d else 0
+    x_step = cv.rd[-1] * cv.x_strides[-1] if cv.d else 0
+    lines += [f"{inner}wu = np.uint64({cv.w_offset('o', 'c', outer)})",
+              f"{inner}xu = np.uint64(xb + {cv.x_offset('c', outer, ps)})",
+              f"{inner}for kq in range(np.uint64({size})):",
+              f"{inner}    acc$ += {w}[wu + {_unsigned('kq', w_step)}] * "
+              f"{x}[xu + {_unsigned('kq', x_step)}]"]
+    out_at = _terms([("no", cv.positions), *zip(ps, _row_major(cv.p), strict=True)])
+    lines.append(f"{indent}{dst}[{out_at}] = acc$")
+    _conv_finish(cv, lines, dst)
+
+
+@routine("conv")
+@local_names
+def _conv_code(r: Routine, program: Program) -> list[str]:
+    cv = _Conv(r, program)
+    size = math.prod(cv.out_shape)
+    if size == 0 or cv.i * cv.window == 0:
+        return [f"    {cv.out} = np.zeros({size}, {np_type(cv.out_dtype)})"]
+    lines = [f"    {cv.out} = np.empty({size}, {np_type(cv.out_dtype)})"]
+    x = _conv_input(cv, lines)
+    w = _conv_weights(cv, lines)
+    strategy = conv_strategy(cv)
+    {"plane": _conv_plane, "direct": _conv_direct}[strategy](cv, lines, x, w)
+    return lines
