@@ -9,11 +9,15 @@ from dataclasses import dataclass, field
 
 
 def median_seconds(fn: Callable[[], object], warmup: int = 5, repeat: int = 30,
-                   min_time: float = 0.2) -> float:
-    """Median wall time of ``fn()`` after ``warmup`` calls, over at least ``repeat`` runs and
+                   min_time: float = 0.2, warmup_time: float = 1.0) -> float:
+    """Median wall time of ``fn()`` after at least ``warmup`` calls and ``warmup_time``
+    seconds (thread pools settle only after a while), over at least ``repeat`` runs and
     ``min_time`` seconds."""
-    for _ in range(warmup):
+    start = time.perf_counter()
+    done = 0
+    while done < warmup or (time.perf_counter() - start < warmup_time and done < 1000):
         fn()
+        done += 1
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < repeat or time.perf_counter() - start < min_time:

@@ -27,15 +27,21 @@ import fborn.scipy.special as fsp  # noqa: E402
 
 fborn.config.update("jit_compiler", "numba")
 
-try:
-    import jax
-    import jax.numpy as jnp
-except ImportError:
-    jax = None
-try:
-    import torch
-except ImportError:
-    torch = None
+# A child process timing one system (--one SYSTEM) imports no other peer: their thread pools
+# would compete for the cores even while idle.
+_ONLY = sys.argv[sys.argv.index("--one") + 1] if "--one" in sys.argv else None
+jax = jnp = torch = None
+if _ONLY in (None, "jax"):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        pass
+if _ONLY in (None, "torch"):
+    try:
+        import torch
+    except ImportError:
+        pass
 
 SYSTEMS = ["fborn", "jax", "torch", "numpy"]
 
@@ -138,20 +144,37 @@ def numpy_mlp_step(params, x, y):
     return out[::-1]
 
 
-def bench_mlp(table: Table, sizes: list[int], batch: int = 128) -> None:
+def time_mlp(system: str, sizes: list[int], batch: int = 128) -> float:
+    """Median seconds of one training step of ``system``."""
     params = mlp_params(sizes)
     x, y = mlp_batch(batch)
-    t: dict[str, float | None] = {}
-    step = fborn_mlp_step()
-    t["fborn"] = median_seconds(lambda: step(params, x, y)[0][0].block_until_ready())
-    if jax:
+    if system == "fborn":
+        step = fborn_mlp_step()
+        return median_seconds(lambda: step(params, x, y)[0][0].block_until_ready())
+    if system == "jax":
         jstep = jax_mlp_step()
         jp, jx, jy = jax.tree_util.tree_map(jnp.asarray, (params, x, y))
-        t["jax"] = median_seconds(lambda: jax.block_until_ready(jstep(jp, jx, jy)))
-    if torch:
+        return median_seconds(lambda: jax.block_until_ready(jstep(jp, jx, jy)))
+    if system == "torch":
         tstep, tx, ty = torch_mlp_step(params), torch.tensor(x), torch.tensor(y)
-        t["torch"] = median_seconds(lambda: tstep(tx, ty))
-    t["numpy"] = median_seconds(lambda: numpy_mlp_step(params, x, y))
+        return median_seconds(lambda: tstep(tx, ty))
+    return median_seconds(lambda: numpy_mlp_step(params, x, y))
+
+
+def bench_mlp(table: Table, sizes: list[int], batch: int = 128) -> None:
+    """Each system runs in its own process: BLAS and OpenMP thread pools of several libraries
+    in one process spin against each other on few cores and distort every figure."""
+    t: dict[str, float | None] = {}
+    available = {"fborn": True, "jax": jax is not None, "torch": torch is not None,
+                 "numpy": True}
+    for system in SYSTEMS:
+        if not available[system]:
+            continue
+        done = subprocess.run(  # noqa: S603 - our own script
+            [sys.executable, os.path.abspath(__file__), "--one", system,
+             ",".join(map(str, sizes)), str(batch)],
+            check=True, capture_output=True, text=True)
+        t[system] = float(done.stdout.split()[-1])
     table.add(f"MLP {'-'.join(map(str, sizes))} b{batch}", t)
 
 
@@ -265,7 +288,13 @@ def bench_compile(table: Table) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small elementwise size")
+    parser.add_argument("--one", nargs=3, metavar=("SYSTEM", "SIZES", "BATCH"),
+                        help="time one training step in this process and print seconds")
     args = parser.parse_args()
+    if args.one:
+        system, sizes, batch = args.one
+        print(time_mlp(system, [int(v) for v in sizes.split(",")], int(batch)))
+        return
     versions = [f"numpy {np.__version__}"]
     if jax:
         versions.append(f"jax {jax.__version__}")

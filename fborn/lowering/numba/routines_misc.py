@@ -31,7 +31,7 @@ from fborn.lowering.numba.render import (
     value_type,
 )
 
-_OPTS = {"cache": True, "error_model": "numpy", "inline": "always"}
+_OPTS = {"cache": True, "error_model": "numpy"}
 
 
 # --- bit casts ---------------------------------------------------------------------------------
@@ -228,9 +228,67 @@ def top_k_keys(bits, magnitude):  # noqa: ANN001, ANN201
     return keys
 
 
+@njit(**_OPTS)
+def sort_perm(keys, perm):  # noqa: ANN001, ANN201
+    """Reorder the indices ``perm`` in place so that ``keys[perm]`` ascends, equal keys keeping
+    their order in ``perm``: a stable sort of (key, index) pairs gathered into contiguous
+    buffers (insertion sort on runs of 16, then bottom-up merges)."""
+    n = perm.size
+    src_keys = np.empty(n, keys.dtype)
+    for i in range(n):
+        src_keys[i] = keys[perm[i]]
+    src_perm = perm
+    for start in range(0, n, 16):
+        for i in range(start + 1, min(start + 16, n)):
+            key, p = src_keys[i], src_perm[i]
+            j = i - 1
+            while j >= start and src_keys[j] > key:
+                src_keys[j + 1], src_perm[j + 1] = src_keys[j], src_perm[j]
+                j -= 1
+            src_keys[j + 1], src_perm[j + 1] = key, p
+    dst_keys, dst_perm = np.empty_like(src_keys), np.empty_like(src_perm)
+    width, swapped = 16, False
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid, hi = min(lo + width, n), min(lo + 2 * width, n)
+            i, j = lo, mid
+            for k in range(lo, hi):
+                if j < hi and (i >= mid or src_keys[j] < src_keys[i]):
+                    dst_keys[k], dst_perm[k] = src_keys[j], src_perm[j]
+                    j += 1
+                else:
+                    dst_keys[k], dst_perm[k] = src_keys[i], src_perm[i]
+                    i += 1
+        src_keys, dst_keys = dst_keys, src_keys
+        src_perm, dst_perm = dst_perm, src_perm
+        width, swapped = 2 * width, not swapped
+    if swapped:
+        perm[:] = src_perm
+
+
+@njit(**_OPTS)
+def smallest_k(keys, k, perm):  # noqa: ANN001, ANN201
+    """The indices of the ``k`` smallest ``keys`` into ``perm[:k]``, ascending, equal keys in
+    index order (insertion into a sorted window: O(n k) at worst, about O(n) on random
+    data)."""
+    best = np.empty(k, keys.dtype)
+    filled = 0
+    for i in range(keys.size):
+        key = keys[i]
+        if filled == k and not key < best[k - 1]:
+            continue
+        j = min(filled, k - 1)
+        while j > 0 and key < best[j - 1]:
+            best[j], perm[j] = best[j - 1], perm[j - 1]
+            j -= 1
+        best[j], perm[j] = key, i
+        filled = min(filled + 1, k)
+
+
 # --- routine emitters --------------------------------------------------------------------------
 
 render.HALF_ROUTINES.update({"cumulative", "sort", "top_k", "conv"})
+SMALL_TOP_K = 32  # top_k keeps a sorted window of the best k up to this k
 
 
 class _Body(render._Body):
@@ -329,6 +387,8 @@ def _cumulative_code(r: Routine, program: Program) -> list[str]:
     indent = _loops(lines, outer_sizes, names[:axis], "    ", parallel)
     if array_acc and parallel:
         lines.append(f"{indent}acc$ = np.empty({inner}, {value_type(dtype)})")
+    elif not array_acc:  # defined in every outer step: not a reduction across prange steps
+        lines.append(f"{indent}acc$ = {value_type(dtype)}(0)")
     lines.append(f"{indent}for step in range({n}):")
     indent += "    "
     position = f"{n - 1} - step" if p["reverse"] else "step"
@@ -369,8 +429,8 @@ def _sort_keys_code(name: str, dtype: np.dtype, top_k: bool) -> str:
 @routine("sort")
 @local_names
 def _sort_code(r: Routine, program: Program) -> list[str]:
-    """Per row along ``dimension``: a stable argsort of the last key, then of each earlier
-    key permuted by it (least significant first), then every operand gathered by the
+    """Per row along ``dimension``: a stable sort of the row's indices by the last key, then
+    by each earlier key (least significant first), then every operand gathered by the
     permutation."""
     p = r.params
     shape, dim, num_keys = p["shape"], p["dimension"], p["num_keys"]
@@ -379,30 +439,30 @@ def _sort_code(r: Routine, program: Program) -> list[str]:
     if size == 0:
         return lines
     outer, n, inner = math.prod(shape[:dim]), shape[dim], math.prod(shape[dim + 1:])
-    view = f"reshape(({outer}, {n}, {inner}))"
     for k, name in enumerate(r.inputs[:num_keys]):
         dtype = program.buffers[name].dtype
-        lines.append(f"    key{k}$ = {_sort_keys_code(name, dtype, False)}.{view}")
-    for k, (src, dst) in enumerate(zip(r.inputs, r.outputs, strict=True)):
-        lines.append(f"    src{k}$ = {src}.{view}")
-        lines.append(f"    dst{k}$ = {dst}.{view}")
-    parallel = outer > 1 and size * max(int(math.log2(n)), 1) >= PARALLEL_THRESHOLD
-    lines.append(f"    for so in {'prange' if parallel else 'range'}({outer}):")
-    lines.append(f"        for si in range({inner}):")
-    last = num_keys - 1
-    lines.append(f"            perm$ = np.argsort(key{last}$[so, :, si], kind='mergesort')")
-    for k in range(last - 1, -1, -1):
-        lines.append(f"            perm$ = perm$[np.argsort(key{k}$[so, :, si][perm$], "
-                     f"kind='mergesort')]")
-    for k in range(len(r.inputs)):
-        lines.append(f"            dst{k}$[so, :, si] = src{k}$[so, :, si][perm$]")
+        lines.append(f"    key{k}$ = {_sort_keys_code(name, dtype, False)}")
+    rows = outer * inner
+    parallel = rows > 1 and size * max(int(math.log2(n)), 1) >= PARALLEL_THRESHOLD
+    lines += [f"    for sr in {'prange' if parallel else 'range'}({rows}):",
+              f"        base = (sr // {inner}) * {n * inner} + sr % {inner}",
+              f"        perm$ = np.arange({n})"]
+    row = "base:base + " + (f"{n}" if inner == 1 else f"{n * inner}:{inner}")
+    for k in range(num_keys - 1, -1, -1):
+        lines.append(f"        rm.sort_perm(key{k}$[{row}], perm$)")
+    lines += [f"        for j in range({n}):",
+              f"            at = base + perm$[j] * {inner}",
+              f"            to = base + j * {inner}"]
+    lines += [f"            {dst}[to] = {src}[at]"
+              for src, dst in zip(r.inputs, r.outputs, strict=True)]
     return lines
 
 
 @routine("top_k")
 @local_names
 def _top_k_code(r: Routine, program: Program) -> list[str]:
-    """Per row: a stable argsort of the descending total-order keys, the first k taken."""
+    """Per row: the k smallest descending-order keys (a sorted window for small k, else a
+    full stable sort of the row)."""
     p = r.params
     (src,), (values, indices) = r.inputs, r.outputs
     shape, k = p["shape"], p["k"]
@@ -414,9 +474,15 @@ def _top_k_code(r: Routine, program: Program) -> list[str]:
     dtype = program.buffers[src].dtype
     lines.append(f"    keys$ = {_sort_keys_code(src, dtype, True)}")
     parallel = rows > 1 and rows * n * max(int(math.log2(n)), 1) >= PARALLEL_THRESHOLD
-    lines += [f"    for row in {'prange' if parallel else 'range'}({rows}):",
-              f"        perm$ = np.argsort(keys$[row * {n}:(row + 1) * {n}], kind='mergesort')",
-              f"        for j in range({k}):",
+    row = f"keys$[row * {n}:(row + 1) * {n}]"
+    lines.append(f"    for row in {'prange' if parallel else 'range'}({rows}):")
+    if k <= SMALL_TOP_K:
+        lines += [f"        perm$ = np.empty({k}, np.int64)",
+                  f"        rm.smallest_k({row}, {k}, perm$)"]
+    else:
+        lines += [f"        perm$ = np.arange({n})",
+                  f"        rm.sort_perm({row}, perm$)"]
+    lines += [f"        for j in range({k}):",
               f"            {values}[row * {k} + j] = {src}[row * {n} + perm$[j]]",
               f"            {indices}[row * {k} + j] = np.int32(perm$[j])"]
     return lines
@@ -589,7 +655,8 @@ def _conv_input(cv: _Conv, lines: list[str]) -> str:
     size = cv.n * cv.c * math.prod(cv.sp)
     lines.append(f"    xpad$ = np.{'zeros' if cv.padded else 'empty'}({size}, np.{cv.work.name})")
     names = [f"a{k}" for k in range(len(cv.lhs_shape))]
-    indent = _loops(lines, list(cv.lhs_shape), names, "    ", False)
+    indent = _loops(lines, list(cv.lhs_shape), names, "    ",
+                    _parallel(list(cv.lhs_shape), math.prod(cv.lhs_shape)))
     canon = [names[a] for a in cv.ls]
     targets, checks = [], []
     for k, (lo, hi) in enumerate(cv.padding):
