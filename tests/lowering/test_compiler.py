@@ -144,3 +144,19 @@ def test_disk_cache_is_hit_by_a_new_process_and_survives_corruption(tmp_path):
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FBORN_CACHE_DIR", str(tmp_path))
     assert cache_dir() == tmp_path
+
+
+def test_vectorized_float32_math_accuracy():
+    x = np.concatenate([np.linspace(-87, 88, 200001), np.linspace(-3, 3, 100001),
+                        [0.0, -0.0, 1e-30, 88.8, -90.0, np.inf, -np.inf, np.nan]]
+                       ).astype(np.float32)
+    exp = np.asarray(fborn.jit(fnp.exp)(x), np.float64)
+    ref = np.exp(x.astype(np.float64))
+    normal = (ref > 1.2e-38) & (ref < 3.4e38)
+    assert np.max(np.abs(exp[normal] - ref[normal]) / ref[normal]) < 4e-7
+    np.testing.assert_array_equal(exp[-5:-1], [np.inf, 0.0, np.inf, 0.0])
+    assert np.isnan(exp[-1])
+    tanh = np.asarray(fborn.jit(fnp.tanh)(x), np.float64)
+    finite = np.isfinite(x)
+    assert np.max(np.abs(tanh[finite] - np.tanh(x[finite].astype(np.float64)))) < 2.5e-7
+    assert np.isnan(tanh[-1]) and tanh[-3] == 1.0 and tanh[-2] == -1.0
