@@ -281,24 +281,34 @@ def _std_basis(avals: Sequence[Any]) -> list[Any]:
     return out
 
 
+def _jacobian_setup(fun: Callable[..., Any], argnums: int | Sequence[int], args: tuple,
+                    kwargs: dict, has_aux: bool, fname: str, allow_int: bool
+                    ) -> tuple[list[Any], PyTreeDef, Callable[..., list[Any]], list[Any]]:
+    """The differentiated arguments' leaves and treedef, and ``fun`` as a flat function of
+    them (with the box that receives its output treedef and aux)."""
+    nums = _argnums_tuple(argnums, len(args), fname)
+    dyn = tuple(args[i] for i in nums) if not isinstance(argnums, int) else args[nums[0]]
+    leaves, in_tree = tree_flatten(dyn)
+    _check_input_dtypes(fname, leaves, allow_int)
+
+    def f_of_dyn(d: Any) -> Any:
+        full = list(args)
+        for i, v in zip(nums, d if not isinstance(argnums, int) else (d,), strict=True):
+            full[i] = v
+        return fun(*full, **kwargs)
+
+    flat, box = _flatten_fun(f_of_dyn, tree_structure((dyn,)), has_aux)
+    return leaves, in_tree, flat, box
+
+
 def jacfwd(fun: Callable[..., Any], argnums: int | Sequence[int] = 0,
            has_aux: bool = False) -> Callable[..., Any]:
     """The Jacobian of ``fun`` by forward mode (one jvp per input element, vmapped). Each output
     leaf gets a tree of blocks shaped ``out.shape + in.shape``."""
 
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums_tuple(argnums, len(args), "jacfwd")
-        dyn = tuple(args[i] for i in nums) if not isinstance(argnums, int) else args[nums[0]]
-        leaves, in_tree = tree_flatten(dyn)
-        _check_input_dtypes("jacfwd", leaves, False)
-
-        def f_of_dyn(d: Any) -> Any:
-            full = list(args)
-            for i, v in zip(nums, d if not isinstance(argnums, int) else (d,), strict=True):
-                full[i] = v
-            return fun(*full, **kwargs)
-
-        flat, box = _flatten_fun(f_of_dyn, tree_structure((dyn,)), has_aux)
+        leaves, in_tree, flat, box = _jacobian_setup(fun, argnums, args, kwargs, has_aux,
+                                                     "jacfwd", False)
         in_avals = [get_aval(x) for x in leaves]
 
         def pushforward(*basis: Any) -> list[Any]:
@@ -347,18 +357,8 @@ def jacrev(fun: Callable[..., Any], argnums: int | Sequence[int] = 0,
     """The Jacobian of ``fun`` by reverse mode (one vjp per output element, vmapped)."""
 
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums_tuple(argnums, len(args), "jacrev")
-        dyn = tuple(args[i] for i in nums) if not isinstance(argnums, int) else args[nums[0]]
-        leaves, in_tree = tree_flatten(dyn)
-        _check_input_dtypes("jacrev", leaves, allow_int)
-
-        def f_of_dyn(d: Any) -> Any:
-            full = list(args)
-            for i, v in zip(nums, d if not isinstance(argnums, int) else (d,), strict=True):
-                full[i] = v
-            return fun(*full, **kwargs)
-
-        flat, box = _flatten_fun(f_of_dyn, tree_structure((dyn,)), has_aux)
+        leaves, in_tree, flat, box = _jacobian_setup(fun, argnums, args, kwargs, has_aux,
+                                                     "jacrev", allow_int)
         lin = linearize_flat(flat, leaves)
         out_avals = [get_aval(p) for p in lin.primals_out]
         in_avals = [get_aval(x) for x in leaves]
