@@ -108,6 +108,14 @@ def _decode(bits, half):  # noqa: ANN001, ANN202
 def _encode(x, half):  # noqa: ANN001, ANN202
     out = np.empty(x.size, np.uint16)
     for i in range(x.size):
+        out[i] = rm.f32_to_f16(x[i]) if half else rm.f32_to_bf16(rm.round_bf16(x[i]))
+    return out
+
+
+@njit(cache=False)
+def _store(x, half):  # noqa: ANN001, ANN202
+    out = np.empty(x.size, np.uint16)
+    for i in range(x.size):
         out[i] = rm.f32_to_f16(x[i]) if half else rm.f32_to_bf16(x[i])
     return out
 
@@ -126,6 +134,7 @@ def test_half_conversions_are_bit_exact() -> None:
         decoded = _decode(every, half)
         np.testing.assert_array_equal(decoded.view(np.uint32),
                                       every.view(dtype).astype(np.float32).view(np.uint32))
+        np.testing.assert_array_equal(_store(decoded, half), every)  # NaN payloads too
     rng = np.random.default_rng(0)
     bits = rng.integers(0, 1 << 32, 200_000, dtype=np.uint64).astype(np.uint32)
     near = (bits & 0x87FFFFFF) | 0x30000000  # exponents around float16's range
@@ -397,9 +406,15 @@ def _bitcasts(x: Any, h: Any) -> Any:
             lax.bitcast_convert_type(fnp.arange(-3, 3, dtype=np.int8) * 50, np.uint8))
 
 
-@given(x=floats((3, 4), specials=True))
-def test_bitcast_convert_type(x: np.ndarray) -> None:
+@given(x=floats((3, 4), specials=True), payload=ints((4, 3), np.uint16, 0x7F81, 0x7FFF))
+def test_bitcast_convert_type(x: np.ndarray, payload: np.ndarray) -> None:
     assert_compiled_equal(_bitcasts, x, x.astype(F16))
+    # bfloat16 NaNs with any payload move through kernels bit for bit.
+    assert_compiled_equal(_moved_bits, payload.view(BF16))
+
+
+def _moved_bits(h: Any) -> Any:
+    return lax.bitcast_convert_type(h.T[::-1], np.uint16)
 
 
 def _wide(x: Any, i: Any) -> Any:
