@@ -9,7 +9,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-_OPTS = {"cache": True, "error_model": "numpy", "inline": "always"}
+_OPTS = {"cache": True, "error_model": "numpy"}
 
 
 @njit(**_OPTS)
