@@ -232,8 +232,10 @@ def _bitcast(x: str, source: np.dtype, target: np.dtype) -> str:
     return f"rm.bitcast({x}, {np_type(target)})"
 
 
-def _loop_header(lines: list[str], shape: tuple[int, ...], names: list[str], indent: str,
-                 parallel: bool) -> str:
+def loop_header(lines: list[str], shape: tuple[int, ...], names: list[str], indent: str,
+                parallel: bool) -> str:
+    """Append ``for`` headers over ``shape`` (the first a ``prange`` if ``parallel``); returns
+    the body's indentation."""
     for k, (size, var) in enumerate(zip(shape, names, strict=True)):
         rng = "prange" if parallel and k == 0 else "range"
         lines.append(f"{indent}for {var} in {rng}({size}):")
@@ -241,7 +243,8 @@ def _loop_header(lines: list[str], shape: tuple[int, ...], names: list[str], ind
     return indent
 
 
-def _flat(names: list[str], shape: tuple[int, ...]) -> str:
+def flat_offset(names: list[str], shape: tuple[int, ...]) -> str:
+    """The row-major flat offset of the loop variables ``names`` in ``shape``."""
     terms, stride = [], 1
     for var, size in reversed(list(zip(names, shape, strict=True))):
         if size != 1:
@@ -303,13 +306,13 @@ class Renderer:
         size = math.prod(k.shape)
         if size == 0:
             return
-        indent = _loop_header(self.lines, k.shape, names, "    ",
+        indent = loop_header(self.lines, k.shape, names, "    ",
                               self._parallel(k.shape, size))
         body = _Body(indent, names)
         value = body.emit(k.value)
         self.lines += body.lines
         store = half_store(self.program.buffers[k.out].dtype, value)
-        self.lines.append(f"{indent}{k.out}[{_flat(names, k.shape)}] = {store}")
+        self.lines.append(f"{indent}{k.out}[{flat_offset(names, k.shape)}] = {store}")
 
     def _reduce_kernel(self, k: ReduceKernel) -> None:
         self._alloc(k.out)
@@ -318,7 +321,7 @@ class Renderer:
         if math.prod(k.out_shape) == 0:
             return
         work = math.prod(k.out_shape) * max(math.prod(k.red_shape), 1)
-        indent = _loop_header(self.lines, k.out_shape, out_names, "    ",
+        indent = loop_header(self.lines, k.out_shape, out_names, "    ",
                               self._parallel(k.out_shape, work))
         acc_type = value_type(k.dtype)
         init = _reduce_init(k.op, k.dtype)
@@ -327,7 +330,7 @@ class Renderer:
         is_arg = k.op in ("argmax", "argmin")
         if is_arg:
             self.lines.append(f"{indent}best = 0")
-        inner = _loop_header(self.lines, k.red_shape, red_names, indent, False)
+        inner = loop_header(self.lines, k.red_shape, red_names, indent, False)
         body = _Body(inner, out_names + red_names)
         value = body.emit(k.value)
         self.lines += body.lines
@@ -335,7 +338,7 @@ class Renderer:
         result = half_store(self.program.buffers[k.out].dtype, "acc")
         if is_arg:
             result = f"{np_type(k.index_dtype)}(best)"
-        self.lines.append(f"{indent}{k.out}[{_flat(out_names, k.out_shape)}] = {result}")
+        self.lines.append(f"{indent}{k.out}[{flat_offset(out_names, k.out_shape)}] = {result}")
 
     def _routine(self, r: Routine) -> None:
         emit = ROUTINES.get(r.kind)
@@ -488,7 +491,7 @@ def _combine(op: str, v: str, indent: str, dtype: np.dtype, red: list[str],
         nan = f" or {v} != {v}" if dtypes.is_float(dtype) else ""
         return [f"{indent}if {v} {cmp} acc{nan}:", f"{indent}    acc = {v}"]
     cmp = ">" if op == "argmax" else "<"
-    position = _flat(red, red_shape)
+    position = flat_offset(red, red_shape)
     nan = f" or ({v} != {v} and acc == acc)" if dtypes.is_float(dtype) else ""
     first = f"({position}) == 0 or "
     return [f"{indent}if {first}({v} {cmp} acc and acc == acc){nan}:",

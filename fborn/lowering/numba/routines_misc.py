@@ -50,9 +50,11 @@ from fborn.lowering.numba.render import (
     HALF_DTYPES,
     PARALLEL_THRESHOLD,
     RoutineEmitter,
+    flat_offset,
     half_load,
     half_round,
     half_store,
+    loop_header,
     np_type,
     routine,
     value_type,
@@ -351,27 +353,6 @@ def local_names(emit: RoutineEmitter) -> RoutineEmitter:
     return wrapped
 
 
-def _loops(lines: list[str], sizes: list[int], names: list[str], indent: str,
-           parallel: bool) -> str:
-    """``for`` headers over ``sizes`` (the first a ``prange`` if ``parallel``); returns the
-    body's indentation."""
-    for k, (size, var) in enumerate(zip(sizes, names, strict=True)):
-        loop = "prange" if parallel and k == 0 else "range"
-        lines.append(f"{indent}for {var} in {loop}({size}):")
-        indent += "    "
-    return indent
-
-
-def _flat(names: list[str], shape: tuple[int, ...]) -> str:
-    """The row-major flat offset of the loop variables ``names`` in ``shape``."""
-    terms, stride = [], 1
-    for var, size in reversed(list(zip(names, shape, strict=True))):
-        if size != 1:
-            terms.append(var if stride == 1 else f"{var} * {stride}")
-        stride *= size
-    return " + ".join(reversed(terms)) or "0"
-
-
 def _parallel(sizes: list[int], work: int) -> bool:
     return bool(sizes) and sizes[0] > 1 and work >= PARALLEL_THRESHOLD
 
@@ -417,7 +398,7 @@ def _cumulative_code(r: Routine, program: Program) -> list[str]:
     array_acc = inner > 1
     if array_acc and not parallel:
         lines.append(f"    acc$ = np.empty({inner}, {value_type(dtype)})")
-    indent = _loops(lines, outer_sizes, names[:axis], "    ", parallel)
+    indent = loop_header(lines, outer_sizes, names[:axis], "    ", parallel)
     if array_acc and parallel:
         lines.append(f"{indent}acc$ = np.empty({inner}, {value_type(dtype)})")
     elif not array_acc:  # defined in every outer step: not a reduction across prange steps
@@ -426,16 +407,16 @@ def _cumulative_code(r: Routine, program: Program) -> list[str]:
     indent += "    "
     position = f"{n - 1} - step" if p["reverse"] else "step"
     lines.append(f"{indent}{names[axis]} = {position}")
-    indent = _loops(lines, list(shape[axis + 1:]), names[axis + 1:], indent, False)
+    indent = loop_header(lines, list(shape[axis + 1:]), names[axis + 1:], indent, False)
     body = _Body(indent, names)
     value = body.emit(p["value"])
     lines += body.lines
-    slot = f"acc$[{_flat(names[axis + 1:], shape[axis + 1:])}]" if array_acc else "acc$"
+    slot = f"acc$[{flat_offset(names[axis + 1:], shape[axis + 1:])}]" if array_acc else "acc$"
     lines += [f"{indent}if step == 0:",
               f"{indent}    {slot} = {value}",
               f"{indent}else:",
               f"{indent}    {slot} = {_scan_combine(op, slot, value, dtype)}",
-              f"{indent}{out}[{_flat(names, shape)}] = {half_store(dtype, slot)}"]
+              f"{indent}{out}[{flat_offset(names, shape)}] = {half_store(dtype, slot)}"]
     return lines
 
 
@@ -532,11 +513,11 @@ def _threefry2x32_code(r: Routine, program: Program) -> list[str]:
     if size == 0:
         return lines
     names = [f"u{d}" for d in range(len(shape))]
-    indent = _loops(lines, list(shape), names, "    ", _parallel(list(shape), 8 * size))
+    indent = loop_header(lines, list(shape), names, "    ", _parallel(list(shape), 8 * size))
     body = _Body(indent, names)
     k0, k1, x0, x1 = (body.emit(e) for e in r.params["values"])
     lines += body.lines
-    flat = _flat(names, shape)
+    flat = flat_offset(names, shape)
     lines += [f"{indent}w0$, w1$ = rm.threefry2x32({k0}, {k1}, {x0}, {x1})",
               f"{indent}{out0}[{flat}] = w0$",
               f"{indent}{out1}[{flat}] = w1$"]
@@ -687,7 +668,7 @@ def _conv_input(cv: _Conv, lines: list[str]) -> str:
     size = cv.n * cv.c * math.prod(cv.sp)
     lines.append(f"    xpad$ = np.{'zeros' if cv.padded else 'empty'}({size}, np.{cv.work.name})")
     names = [f"a{k}" for k in range(len(cv.lhs_shape))]
-    indent = _loops(lines, list(cv.lhs_shape), names, "    ",
+    indent = loop_header(lines, list(cv.lhs_shape), names, "    ",
                     _parallel(list(cv.lhs_shape), math.prod(cv.lhs_shape)))
     canon = [names[a] for a in cv.ls]
     targets, checks = [], []
@@ -700,7 +681,7 @@ def _conv_input(cv: _Conv, lines: list[str]) -> str:
         lines.append(f"{indent}if {' and '.join(checks)}:")
         indent += "    "
     address = _terms(list(zip([canon[0], canon[1], *targets], cv.x_strides, strict=True)))
-    value = _to_work(f"{cv.lhs}[{_flat(names, cv.lhs_shape)}]", cv.in_dtype, cv.work)
+    value = _to_work(f"{cv.lhs}[{flat_offset(names, cv.lhs_shape)}]", cv.in_dtype, cv.work)
     lines.append(f"{indent}xpad$[{address}] = {value}")
     return "xpad$"
 
@@ -720,12 +701,12 @@ def _conv_writeback(cv: _Conv, lines: list[str], src: str, strides: list[int]) -
     """Copy the work-dtype result ``src`` (canonical axes at flat ``strides``) into the output
     buffer, in its layout and dtype."""
     names = [f"b{k}" for k in range(len(cv.out_shape))]
-    indent = _loops(lines, list(cv.out_shape), names, "    ",
+    indent = loop_header(lines, list(cv.out_shape), names, "    ",
                     _parallel(list(cv.out_shape), math.prod(cv.out_shape)))
     canon = [names[a] for a in cv.os]
     value = _from_work(f"{src}[{_terms(list(zip(canon, strides, strict=True)))}]", cv.work,
                        cv.out_dtype)
-    lines.append(f"{indent}{cv.out}[{_flat(names, cv.out_shape)}] = {value}")
+    lines.append(f"{indent}{cv.out}[{flat_offset(names, cv.out_shape)}] = {value}")
 
 
 def _conv_pairs(cv: _Conv, lines: list[str]) -> None:
@@ -763,12 +744,12 @@ def _conv_plane(cv: _Conv, lines: list[str], x: str, w: str) -> None:
     length = cv.plane_length()
     _conv_pairs(cv, lines)
     lines.append(f"        plane$ = np.zeros({length}, np.{cv.work.name})")
-    indent = _loops(lines, [cv.i, *cv.k], ["c", *ks], "        ", False)
+    indent = loop_header(lines, [cv.i, *cv.k], ["c", *ks], "        ", False)
     lines += [f"{indent}wv$ = {w}[{cv.w_offset('o', 'c', ks)}]",
               f"{indent}xu = np.uint64(xb + {cv.x_offset('c', ks, ['0'] * cv.d)})",
               f"{indent}for q in range(np.uint64({length})):",
               f"{indent}    plane$[q] += wv$ * {x}[xu + q]"]
-    indent = _loops(lines, cv.p, ps, "        ", False)
+    indent = loop_header(lines, cv.p, ps, "        ", False)
     out_at = _terms([("no", cv.positions), *zip(ps, _row_major(cv.p), strict=True)])
     lines.append(f"{indent}{dst}[{out_at}] = plane$[{cv.x_offset('0', ['0'] * cv.d, ps)}]")
     _conv_finish(cv, lines, dst)
@@ -780,10 +761,10 @@ def _conv_direct(cv: _Conv, lines: list[str], x: str, w: str) -> None:
     dst = _conv_target(cv, lines)
     ks, ps = [f"k{k}" for k in range(cv.d)], [f"p{k}" for k in range(cv.d)]
     _conv_pairs(cv, lines)
-    indent = _loops(lines, cv.p, ps, "        ", False)
+    indent = loop_header(lines, cv.p, ps, "        ", False)
     lines.append(f"{indent}acc$ = np.{cv.work.name}(0)")
     outer = ks[:-1] + ["0"] * bool(cv.d)
-    inner = _loops(lines, [cv.i, *cv.k[:-1]], ["c", *ks[:-1]], indent, False)
+    inner = loop_header(lines, [cv.i, *cv.k[:-1]], ["c", *ks[:-1]], indent, False)
     size = cv.k[-1] if cv.d else 1
     w_step = cv.w_strides[-1] if cv.d else 0
     x_step = cv.rd[-1] * cv.x_strides[-1] if cv.d else 0
