@@ -127,9 +127,10 @@ class _Body:
     """Straight-line code for one kernel body, with each distinct subexpression computed
     once."""
 
-    def __init__(self, indent: str, loop_vars: list[str]):
+    def __init__(self, indent: str, loop_vars: list[str], name_format: str = "v{}"):
         self.indent = indent
         self.loop_vars = loop_vars
+        self.name_format = name_format
         self.lines: list[str] = []
         self.names: dict[Expr, str] = {}
 
@@ -140,10 +141,14 @@ class _Body:
         code = self._code(e)
         if isinstance(e, (Const, LoopIndex)):
             return code
-        name = f"v{len(self.names)}"
+        name = self.name_format.format(len(self.names))
         self.names[e] = name
-        self.lines.append(f"{self.indent}{name} = {code}")
+        self.place(e, f"{name} = {code}")
         return name
+
+    def place(self, e: Expr, line: str) -> None:
+        """Where a computed line goes (subclasses hoist lines out of inner loops)."""
+        self.lines.append(f"{self.indent}{line}")
 
     def _code(self, e: Expr) -> str:
         if isinstance(e, Const):

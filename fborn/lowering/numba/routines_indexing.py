@@ -35,10 +35,9 @@ class _Body(render._Body):
 
     def __init__(self, indents: list[str], loop_vars: list[str], axis_level: list[int],
                  prefix: str):
-        super().__init__(indents[-1], loop_vars)
+        super().__init__(indents[-1], loop_vars, prefix + "{}")
         self.indents = indents
         self.axis_level = axis_level
-        self.prefix = prefix
         self.buckets: list[list[str]] = [[] for _ in indents]
         self._levels: dict[int, int] = {}
 
@@ -56,18 +55,9 @@ class _Body(render._Body):
         self._levels[id(e)] = result
         return result
 
-    def emit(self, e: Expr) -> str:
-        name = self.names.get(e)
-        if name is not None:
-            return name
-        code = self._code(e)
-        if isinstance(e, (Const, LoopIndex)):
-            return code
-        name = f"{self.prefix}{len(self.names)}"
-        self.names[e] = name
+    def place(self, e: Expr, line: str) -> None:
         level = self.level(e)
-        self.buckets[level].append(f"{self.indents[level]}{name} = {code}")
-        return name
+        self.buckets[level].append(f"{self.indents[level]}{line}")
 
 
 def _strides(shape: tuple[int, ...]) -> list[int]:

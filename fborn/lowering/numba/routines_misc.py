@@ -44,7 +44,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from fborn.core import dtypes
-from fborn.lowering.kernel_ir import Const, Expr, LoopIndex, Program, Routine
+from fborn.lowering.kernel_ir import Program, Routine
 from fborn.lowering.numba import render
 from fborn.lowering.numba.render import (
     HALF_DTYPES,
@@ -326,22 +326,6 @@ render.HALF_ROUTINES.update({"cumulative", "sort", "top_k", "conv"})
 SMALL_TOP_K = 32  # top_k keeps a sorted window of the best k up to this k
 
 
-class _Body(render._Body):
-    """The renderer's expression printer with routine-local temporaries (``e<n>$``)."""
-
-    def emit(self, e: Expr) -> str:
-        name = self.names.get(e)
-        if name is not None:
-            return name
-        code = self._code(e)
-        if isinstance(e, (Const, LoopIndex)):
-            return code
-        name = f"e{len(self.names)}$"
-        self.names[e] = name
-        self.lines.append(f"{self.indent}{name} = {code}")
-        return name
-
-
 def local_names(emit: RoutineEmitter) -> RoutineEmitter:
     """Make the names an emitter marks with ``$`` unique to the routine (suffixed with its
     first output's name), so that routines never share a variable with other code (numba
@@ -408,7 +392,7 @@ def _cumulative_code(r: Routine, program: Program) -> list[str]:
     position = f"{n - 1} - step" if p["reverse"] else "step"
     lines.append(f"{indent}{names[axis]} = {position}")
     indent = loop_header(lines, list(shape[axis + 1:]), names[axis + 1:], indent, False)
-    body = _Body(indent, names)
+    body = render._Body(indent, names, "e{}$")
     value = body.emit(p["value"])
     lines += body.lines
     slot = f"acc$[{flat_offset(names[axis + 1:], shape[axis + 1:])}]" if array_acc else "acc$"
@@ -514,7 +498,7 @@ def _threefry2x32_code(r: Routine, program: Program) -> list[str]:
         return lines
     names = [f"u{d}" for d in range(len(shape))]
     indent = loop_header(lines, list(shape), names, "    ", _parallel(list(shape), 8 * size))
-    body = _Body(indent, names)
+    body = render._Body(indent, names, "e{}$")
     k0, k1, x0, x1 = (body.emit(e) for e in r.params["values"])
     lines += body.lines
     flat = flat_offset(names, shape)
