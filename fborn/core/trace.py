@@ -159,8 +159,11 @@ def _wrap(value: Any, aval: ShapedArray) -> ArrayImpl:
     return ArrayImpl(value, aval.weak_type)
 
 
+BASE_INTERPRETER = EvalInterpreter()
+"""The bottom interpreter, current whenever no transformation is running."""
+
 current_var: contextvars.ContextVar[Interpreter] = contextvars.ContextVar(
-    "fborn_interpreter", default=EvalInterpreter()  # noqa: B039 - one shared bottom interpreter
+    "fborn_interpreter", default=BASE_INTERPRETER  # noqa: B039 - one shared bottom interpreter
 )
 
 

@@ -22,7 +22,13 @@ from fborn.core.config import config
 from fborn.core.errors import FbornShapeError
 from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
 from fborn.core.primitive import Primitive
-from fborn.core.trace import Tracer
+from fborn.core.trace import (
+    BASE_INTERPRETER,
+    Tracer,
+    current_interpreter,
+    leaked_tracer_error,
+    to_array,
+)
 from fborn.core.tree import tree_flatten, tree_unflatten
 from fborn.primitives.rules import Zero, instantiate, is_undefined
 from fborn.transforms.ad import jvp_jaxpr
@@ -143,6 +149,47 @@ def _static_key(value: Any, position: str) -> Any:
     return (type(value), value)
 
 
+class _Entry:
+    """One traced signature: the jaxpr (consts as leading inputs), the consts, the output
+    treedef, and, once called eagerly under the numba compiler, its executable."""
+
+    __slots__ = ("jaxpr", "consts", "out_tree", "_native", "_const_values", "_weak")
+
+    def __init__(self, jaxpr: ClosedJaxpr, consts: list[Any], out_tree: Any):
+        self.jaxpr, self.consts, self.out_tree = jaxpr, consts, out_tree
+        self._native: Callable[..., list[np.ndarray]] | None = None
+        self._const_values: list[np.ndarray] = []
+        self._weak = [a.weak_type for a in jaxpr.out_avals]
+
+    @property
+    def traced(self) -> tuple[ClosedJaxpr, list[Any], Any]:
+        return self.jaxpr, self.consts, self.out_tree
+
+    def run_native(self, leaves: list[Any]) -> list[ArrayImpl]:
+        """Run the compiled executable on concrete leaves (the eager fast path of a call)."""
+        if self._native is None:
+            self._const_values = [_concrete_value(c, c_aval) for c, c_aval in
+                                  zip(self.consts, self.jaxpr.in_avals, strict=False)]
+            self._native = compiled(self.jaxpr)
+        values = [leaf._value if type(leaf) is ArrayImpl else _concrete_value(leaf, aval)
+                  for leaf, aval in zip(leaves, self.jaxpr.in_avals[len(self.consts):],
+                                        strict=True)]
+        outs = self._native(*self._const_values, *values)
+        return [ArrayImpl(o, w) for o, w in zip(outs, self._weak, strict=True)]
+
+
+def _concrete_value(leaf: Any, aval: ShapedArray) -> np.ndarray:
+    if type(leaf) is np.ndarray and leaf.dtype == aval.dtype:
+        return leaf  # compiled programs never write their inputs
+    if isinstance(leaf, Tracer):
+        raise leaked_tracer_error(leaf)
+    value = to_array(leaf)._value
+    return value if value.dtype == aval.dtype else value.astype(aval.dtype)
+
+
+_LEAF_TYPES = frozenset({ArrayImpl, np.ndarray, float, int, bool})
+
+
 class Jitted:
     """A jit-wrapped function: call it like the original; ``trace_count`` counts retraces."""
 
@@ -153,7 +200,7 @@ class Jitted:
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
         self.donate_argnums = tuple(donate_argnums)
-        self._cache: dict[Any, tuple[ClosedJaxpr, list[Any], Any]] = {}
+        self._cache: dict[Any, _Entry] = {}
         self._lock = threading.Lock()
         self.trace_count = 0
 
@@ -167,17 +214,29 @@ class Jitted:
                                  if k in self.static_argnames))
         return dyn_args, dyn_kwargs, static, static_kw
 
+    def _signature(self, args: tuple, kwargs: dict) -> tuple[list[Any], Any, tuple, tuple]:
+        """The dynamic leaves of a call and its cache key (treedef, avals, static values)."""
+        if not kwargs and not self.static_argnums and all(type(a) in _LEAF_TYPES for a in args):
+            return list(args), (len(args), tuple(abstractify(a) for a in args)), (), ()
+        dyn_args, dyn_kwargs, static, static_kw = self._split(args, kwargs)
+        leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
+        return leaves, (in_tree, tuple(abstractify(x) for x in leaves), static, static_kw), \
+            static, static_kw
+
     def trace(self, *args: Any, **kwargs: Any) -> tuple[ClosedJaxpr, list[Any], Any]:
         """The (cached) jaxpr for these arguments: (jaxpr with consts as inputs, consts,
         output treedef)."""
-        dyn_args, dyn_kwargs, static, static_kw = self._split(args, kwargs)
-        leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
-        avals = tuple(abstractify(x) for x in leaves)
-        key = (in_tree, avals, static, static_kw)
+        _, key, _, _ = self._signature(args, kwargs)
+        return self._trace(args, kwargs, key).traced
+
+    def _trace(self, args: tuple, kwargs: dict, key: Any) -> _Entry:
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
+        dyn_args, dyn_kwargs, _, _ = self._split(args, kwargs)
+        leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
+        avals = [abstractify(x) for x in leaves]
         nargs = len(args)
         static_pos = sorted({i % nargs for i in self.static_argnums if -nargs <= i < nargs})
         out_box: list[Any] = []
@@ -194,9 +253,9 @@ class Jitted:
         from fborn.core.staging import trace_to_jaxpr
 
         self.trace_count += 1
-        closed = trace_to_jaxpr(flat_fun, list(avals))
+        closed = trace_to_jaxpr(flat_fun, avals)
         opened, consts = close_over_consts(closed)
-        entry = (opened, consts, out_box[0])
+        entry = _Entry(opened, consts, out_box[0])
         if not any(isinstance(c, Tracer) for c in consts):
             with self._lock:
                 self._cache[key] = entry
@@ -205,12 +264,13 @@ class Jitted:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _jit_disabled():
             return self.fun(*args, **kwargs)
-        jaxpr, consts, out_tree = self.trace(*args, **kwargs)
-        dyn_args, dyn_kwargs, _, _ = self._split(args, kwargs)
-        leaves, _ = tree_flatten((dyn_args, dyn_kwargs))
-        outs = jit_p.bind(*consts, *leaves, jaxpr=jaxpr, name=getattr(self.fun, "__name__",
-                                                                         "fun"))
-        return tree_unflatten(out_tree, outs)
+        leaves, key, _, _ = self._signature(args, kwargs)
+        entry = self._trace(args, kwargs, key)
+        if current_interpreter() is BASE_INTERPRETER and config.jit_compiler == "numba":
+            return tree_unflatten(entry.out_tree, entry.run_native(leaves))
+        outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr,
+                          name=getattr(self.fun, "__name__", "fun"))
+        return tree_unflatten(entry.out_tree, outs)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Trace and compile for these arguments; ``.as_text()`` shows the generated code."""
