@@ -119,14 +119,14 @@ class Executable:
         self.program: Program = schedule(self.jaxpr)
         self.source, self.parallel = render(self.program)
         self.fn = compile_source(self.source)
-        self.constants = [_storage(c) for c in self.program.constants.values()]
+        self.constants = [_read_only(_storage(c)) for c in self.program.constants.values()]
         self.out_shapes = [self.program.buffers[o].shape for o in self.program.outputs]
         self.out_dtypes = [self.program.buffers[o].dtype for o in self.program.outputs]
         self._dump = os.environ.get("FBORN_DUMP_KERNELS") == "1"
         self._first = True
 
     def __call__(self, *args: np.ndarray) -> list[np.ndarray]:
-        flat = [_storage(np.ascontiguousarray(a).reshape(-1)) for a in args]
+        flat = [_read_only(_storage(np.ascontiguousarray(a).reshape(-1))) for a in args]
         start = time.perf_counter() if self._first else 0.0
         if self._first:
             try:
@@ -144,6 +144,15 @@ class Executable:
         self._first = False
         return [o.reshape(shape) if o.dtype == dtype else o.view(dtype).reshape(shape)
                 for o, shape, dtype in zip(outs, self.out_shapes, self.out_dtypes, strict=True)]
+
+
+def _read_only(flat: np.ndarray) -> np.ndarray:
+    """A read-only view of ``flat``: numba types writable and read-only arrays differently, so
+    passing both kinds would compile the program twice."""
+    if flat.flags.writeable:
+        flat = flat.view()
+        flat.flags.writeable = False
+    return flat
 
 
 def _storage(flat: np.ndarray) -> np.ndarray:
