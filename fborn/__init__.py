@@ -1,7 +1,7 @@
 """fborn: a JAX-style functional ML library (traced pure functions, composable transforms,
 numba CPU kernels and WGSL GPU shaders)."""
 
-from fborn import ad_checkpoint, errors, lax, numpy, random, scipy, tree_util
+from fborn import ad_checkpoint, errors, lax, nn, numpy, optim, random, scipy, tree_util
 from fborn.core.array import Array, Device
 from fborn.core.aval import ShapedArray, ShapeDtypeStruct
 from fborn.core.config import config
@@ -28,17 +28,25 @@ __version__ = "0.1.0"
 __all__ = [
     "Array", "ClosedJaxpr", "Device", "Jaxpr", "Primitive", "ShapeDtypeStruct", "ShapedArray",
     "config", "errors", "eval_jaxpr", "eval_shape", "lax", "make_jaxpr", "numpy", "random", "scipy",
-    "tree_util",
+    "tree_util", "nn", "optim", "models", "io", "training",
     "typecheck_jaxpr", "grad", "hessian", "jacfwd", "jacrev", "jvp", "linearize",
     "value_and_grad", "vjp", "vmap", "jit", "disable_jit",
     "checkpoint", "remat", "ad_checkpoint", "custom_jvp", "custom_vjp", "typecheck",
 ]
 
 
+_LAZY_MODULES = ("models", "io", "training")
+
+
 def __getattr__(name: str) -> object:
-    # jaxtyping imports jax when it is installed; load the shape checker only when asked for.
+    # jaxtyping imports jax when it is installed: the shape checker and the modules that use it
+    # (layers, and io/training which build on them) load on first access.
     if name == "typecheck":
         from fborn.typing import typecheck
 
         return typecheck
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"fborn.{name}")
     raise AttributeError(f"module 'fborn' has no attribute {name!r}")

@@ -591,8 +591,10 @@ def test_jit_matches_eager() -> None:
         a, b = fr.split(k)
         return fr.normal(a, (4,)), fr.randint(b, (3,), -5, 5)
 
-    for got, want in zip(fborn.jit(sample)(K42), sample(K42), strict=True):
-        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    (normal, ints), (normal_eager, ints_eager) = fborn.jit(sample)(K42), sample(K42)
+    np.testing.assert_array_equal(np.asarray(ints), np.asarray(ints_eager))
+    # The bits are identical; the compiled erf_inv may round the last place differently.
+    np.testing.assert_allclose(np.asarray(normal), np.asarray(normal_eager), rtol=2e-6)
 
 
 def test_grad_flows_through_bounds_not_bits() -> None:

@@ -12,9 +12,9 @@ class Config:
     _defaults = {
         "enable_x64": os.environ.get("FBORN_ENABLE_X64", "0").lower() in ("1", "true"),
         "disable_jit": False,
-        # How jit runs its jaxprs on the CPU: "reference" (op by op, numpy) or "numba" (one
-        # compiled native function per jaxpr; becomes the default once every primitive lowers).
-        "jit_compiler": os.environ.get("FBORN_JIT_COMPILER", "reference"),
+        # How jit runs its jaxprs on the CPU: "numba" (one compiled native function per jaxpr)
+        # or "reference" (op by op on numpy: no compile time, for debugging).
+        "jit_compiler": os.environ.get("FBORN_JIT_COMPILER", "numba"),
     }
 
     enable_x64: bool

@@ -248,7 +248,9 @@ def test_elementwise_traced_jit_vmap(name: str) -> None:
     eager = np.asarray(f(x))
     (out,) = traced(f, x)
     np.testing.assert_array_equal(np.asarray(out), eager)
-    np.testing.assert_array_equal(np.asarray(fborn.jit(f)(x)), eager)
+    # Compiled code may round a few ulp differently (vectorized exp/tanh, fused multiply-adds);
+    # gelu's 1 + tanh(..) cancels near x = -5, so compare absolutely there.
+    np.testing.assert_allclose(np.asarray(fborn.jit(f)(x)), eager, rtol=4e-6, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(fborn.vmap(f)(x)), eager)
 
 
@@ -414,7 +416,7 @@ def test_softmax_traced_jit_vmap() -> None:
     for f in (nn.softmax, nn.log_softmax, lambda v: nn.logsumexp(v, axis=-1)):
         eager = np.asarray(f(x))
         np.testing.assert_array_equal(np.asarray(traced(f, x)[0]), eager)
-        np.testing.assert_array_equal(np.asarray(fborn.jit(f)(x)), eager)
+        np.testing.assert_allclose(np.asarray(fborn.jit(f)(x)), eager, rtol=4e-6, atol=1e-7)
         rows = np.stack([np.asarray(f(r)) for r in x])
         np.testing.assert_allclose(np.asarray(fborn.vmap(f)(x)), rows, rtol=1e-7)
 
