@@ -1,0 +1,97 @@
+"""The wgpu device layer: adapter listing, buffers, uploads and reads, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fborn.core.errors import FbornDtypeError
+from fborn.lowering.wgsl import device as dev
+from fborn.lowering.wgsl.device import GpuError, gpu, size_class, storage_bytes
+
+
+def test_adapters_list_each_gpu_once_primary_backend_first():
+    infos = dev.adapter_infos()
+    assert infos, "no GPU adapter: install a Vulkan driver (mesa-vulkan-drivers)"
+    assert infos[0].backend == dev.primary_backend()
+    idents = [(i.vendor_id, i.device_id, i.name, i.backend) for i in infos]
+    assert len(set(idents)) == len(idents)
+    assert [i.index for i in infos] == list(range(len(infos)))
+
+
+class _FakeAdapter:
+    def __init__(self, backend, kind, name):
+        self.info = {"backend_type": backend, "adapter_type": kind, "device": name,
+                     "vendor_id": 1, "device_id": 2}
+
+
+def test_order_prefers_primary_backend_and_discrete_and_dedupes():
+    primary = dev.primary_backend()
+    found = [_FakeAdapter("OpenGL", "DiscreteGPU", "gpu0"),
+             _FakeAdapter(primary, "CPU", "cpu"),
+             _FakeAdapter(primary, "DiscreteGPU", "gpu0"),
+             _FakeAdapter(primary, "DiscreteGPU", "gpu0")]
+    ordered = dev._order(found)
+    assert [(a.info["backend_type"], a.info["device"]) for a in ordered] == [
+        (primary, "gpu0"), (primary, "gpu0"), (primary, "cpu")]
+
+
+def test_missing_adapter_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(dev, "_adapters", [])
+    monkeypatch.setattr(dev, "_gpus", {})
+    with pytest.raises(GpuError, match="no GPU adapter 0.*mesa-vulkan-drivers"):
+        gpu(0)
+
+
+def test_size_classes_waste_at_most_a_quarter():
+    for n in [1, 255, 256, 257, 1000, 4096, 4097, 10**6, 3 * 2**20 + 1]:
+        c = size_class(n)
+        assert c >= max(n, 256) and c <= max(256, n * 1.25 + 8)
+        assert size_class(c) == c
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.uint32, np.bool_, np.float16])
+def test_upload_read_round_trip(dtype):
+    g = gpu()
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 3, 1001):
+        x = (rng.standard_normal(size) * 100).astype(dtype)
+        buf = g.upload(x)
+        (back,) = g.read([buf], [size], [np.dtype(dtype)])
+        assert back.dtype == np.dtype(dtype) and back.shape == (size,)
+        np.testing.assert_array_equal(back, x)
+
+
+@given(st.lists(st.integers(0, 3000), min_size=1, max_size=4))
+def test_several_reads_in_one_submit(sizes):
+    g = gpu()
+    xs = [np.arange(n, dtype=np.int32) * 3 - 7 for n in sizes]
+    bufs = [g.upload(x) for x in xs]
+    outs = g.read(bufs, sizes, [np.dtype(np.int32)] * len(sizes))
+    for x, o in zip(xs, outs, strict=True):
+        np.testing.assert_array_equal(o, x)
+
+
+def test_pool_reuses_released_buffers():
+    g = gpu()
+    buf = g.empty(1000, np.float32)
+    raw = buf.buffer
+    del buf
+    again = g.empty(990, np.float32)
+    assert again.buffer is raw
+    g.sync()
+
+
+def test_64_bit_and_unsupported_dtypes_raise():
+    with pytest.raises(FbornDtypeError, match="float64 is not supported on the GPU"):
+        gpu().upload(np.ones(3, np.float64))
+    with pytest.raises(FbornDtypeError, match="int8"):
+        storage_bytes(3, np.int8)
+
+
+def test_too_large_for_one_binding():
+    g = gpu()
+    with pytest.raises(GpuError, match="largest storage binding"):
+        g.check_size(g.max_binding + 4)

@@ -1,0 +1,134 @@
+"""Whole programs on the GPU: fused chains, views, softmax, layernorm, an MLP and its gradient,
+GPU-resident arrays, replay, and the errors for what has no WGSL lowering yet."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fborn
+import fborn.lax as lax
+import fborn.numpy as fnp
+from fborn.core.errors import FbornDtypeError
+from fborn.core.gpu_array import GpuArray
+from fborn.lowering.schedule import LoweringError
+from fborn.lowering.wgsl.executable import GpuExecutable, device_put, executable_for
+
+_rng = np.random.default_rng(0)
+
+
+def compile_gpu(fn, *args):
+    return GpuExecutable(fborn.make_jaxpr(fn)(*args))
+
+
+def check(fn, *args, rtol=2e-6, atol=1e-6):
+    """``fn`` (returning a list) on the GPU equals its eager reference."""
+    outs = compile_gpu(fn, *args)(*args)
+    for g, w in zip(outs, fn(*args), strict=True):
+        w = np.asarray(w)
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+def softmax(x):
+    e = fnp.exp(x - fnp.max(x, axis=-1, keepdims=True))
+    return e / fnp.sum(e, axis=-1, keepdims=True)
+
+
+def layernorm(x):
+    mu = fnp.mean(x, axis=-1, keepdims=True)
+    var = fnp.mean((x - mu) ** 2, axis=-1, keepdims=True)
+    return (x - mu) / fnp.sqrt(var + 1e-5)
+
+
+@settings(max_examples=6)
+@given(st.integers(0, 300), st.integers(1, 70))
+def test_fused_chain_broadcast_transpose_softmax(rows, cols):
+    x = _rng.standard_normal((rows, cols)).astype(np.float32)
+    b = _rng.standard_normal(cols).astype(np.float32)
+
+    def fn(x, b):
+        y = fnp.tanh(x * 2 + b) - x.T.T / 3
+        return [y, (x + b).T * 0.5, softmax(y), layernorm(x)]
+
+    check(fn, x, b, rtol=3e-6, atol=2e-6)
+
+
+def test_sizes_around_the_workgroup_and_zero_size():
+    for n in (0, 1, 255, 256, 257, 1000):
+        x = np.arange(n, dtype=np.float32)
+        check(lambda v: [v * 2 + 1, fnp.sum(v), v[::-1]], x)
+
+
+def test_mlp_forward_and_gradient():
+    w1 = (_rng.standard_normal((20, 33)) * 0.2).astype(np.float32)
+    b1 = np.zeros(33, np.float32)
+    w2 = (_rng.standard_normal((33, 10)) * 0.2).astype(np.float32)
+    x = _rng.standard_normal((17, 20)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[_rng.integers(0, 10, 17)]
+
+    def loss(params, x, y):
+        w1, b1, w2 = params
+        h = fnp.maximum(x @ w1 + b1, 0.0)
+        logits = h @ w2
+        logp = logits - fnp.log(fnp.sum(fnp.exp(logits - fnp.max(logits, axis=1, keepdims=True)),
+                                        axis=1, keepdims=True)) - fnp.max(logits, axis=1,
+                                                                         keepdims=True)
+        return -fnp.mean(fnp.sum(logp * y, axis=1))
+
+    def step(w1, b1, w2, x, y):
+        value, grads = fborn.value_and_grad(loss)((w1, b1, w2), x, y)
+        return [value, *grads]
+
+    check(step, w1, b1, w2, x, y, rtol=2e-5, atol=2e-6)
+
+
+def test_gpu_resident_outputs_and_replay():
+    x = _rng.standard_normal((8, 300)).astype(np.float32)
+    exe = executable_for(fborn.make_jaxpr(lambda a: [softmax(a), a > 0])(x))
+    dx = device_put(x)
+    assert isinstance(dx, GpuArray) and dx.device.platform == "gpu"
+    first = exe.call_on_device(dx)
+    assert all(isinstance(o, GpuArray) for o in first)
+    np.testing.assert_allclose(np.asarray(first[0]), np.asarray(softmax(x)), rtol=2e-6,
+                               atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(first[1]), x > 0)
+    assert first[1].dtype == np.bool_ and first[1].shape == (8, 300)
+    del first
+    for _ in range(3):  # replays reuse pooled buffers, so bind groups come from the cache
+        again = exe.call_on_device(dx)
+    assert sum(len(c) for c in exe._bind_groups) <= 2 * len(exe.kernels)
+    np.testing.assert_allclose(np.asarray(again[0].block_until_ready()),
+                               np.asarray(softmax(x)), rtol=2e-6, atol=1e-7)
+    assert "fn main" in exe.as_text()
+
+
+def test_unsupported_statements_raise_naming_them():
+    x = np.ones(4, np.float32)
+    with pytest.raises(LoweringError, match="sort"):
+        compile_gpu(lambda v: lax.sort(v), x)
+    with pytest.raises(LoweringError, match="control flow"):
+        compile_gpu(lambda v: lax.fori_loop(0, 3, lambda i, c: c * 2, v), x)
+
+
+def test_float64_raises_a_dtype_error(x64):
+    with pytest.raises(FbornDtypeError, match="float64 is not supported on the GPU"):
+        compile_gpu(lambda v: v * 2, np.ones(3, np.float64))
+
+
+def test_eager_primitives_on_gpu_arrays_and_devices():
+    from fborn.lowering.wgsl.executable import apply_primitive, gpu_devices
+    from fborn.primitives import elementwise, reductions
+
+    devs = gpu_devices()
+    assert devs and devs[0].platform == "gpu" and devs[0].id == 0
+    x = _rng.standard_normal((5, 7)).astype(np.float32)
+    dx = device_put(x)
+    assert dx.device is devs[0]
+    y = apply_primitive(elementwise.exp_p, [dx], {})
+    z = apply_primitive(reductions.reduce_sum_p, [y], {"axes": (1,)})
+    assert isinstance(z, GpuArray) and z.shape == (5,) and z.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(z), np.exp(x).sum(axis=1), rtol=2e-6)
+    assert float(apply_primitive(reductions.reduce_max_p, [dx], {"axes": (0, 1)})) == x.max()
