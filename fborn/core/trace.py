@@ -21,6 +21,7 @@ from fborn.core.array import Array, ArrayImpl, array_from_numpy, scalar_array
 from fborn.core.aval import ShapedArray
 from fborn.core.config import config
 from fborn.core.errors import ConcretizationError, LeakedTracerError
+from fborn.core.gpu_array import GpuArray
 from fborn.core.numpy_errors import call_quietly
 
 if TYPE_CHECKING:
@@ -131,6 +132,8 @@ class EvalInterpreter(Interpreter):
         avals = []
         for arg in args:
             if type(arg) is not ArrayImpl:
+                if type(arg) is GpuArray:
+                    return _apply_on_gpu(prim, args, params)
                 if isinstance(arg, Tracer):
                     raise leaked_tracer_error(arg)
                 if type(arg) is np.ndarray and arg.dtype in (
@@ -147,6 +150,24 @@ class EvalInterpreter(Interpreter):
         if prim.multiple_results:
             return [_wrap(o, a) for o, a in zip(outs, out_avals, strict=True)]
         return _wrap(outs, out_avals)
+
+
+def _apply_on_gpu(prim: Primitive, args: Sequence[Any], params: dict) -> Any:
+    """Run ``prim`` on the GPU of its first GpuArray operand (results stay there); primitives
+    the WGSL backend cannot lower (LoweringError) or whose dtypes the GPU lacks
+    (FbornDtypeError: 8/16-bit integers, 64-bit types) run on the host instead."""
+    from fborn.core.errors import FbornDtypeError
+    from fborn.lowering.schedule import LoweringError
+    from fborn.lowering.wgsl.executable import apply_primitive, gpu_of
+
+    for arg in args:
+        if isinstance(arg, Tracer):
+            raise leaked_tracer_error(arg)
+    try:
+        return apply_primitive(prim, args, params, gpu_of(args))
+    except (LoweringError, FbornDtypeError):
+        host = [ArrayImpl(np.asarray(a), a.weak_type) if type(a) is GpuArray else a for a in args]
+        return BASE_INTERPRETER.process_primitive(prim, host, params)
 
 
 _ALL_TYPES = frozenset(dtypes.SUPPORTED_DTYPES)

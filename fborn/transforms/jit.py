@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -19,7 +20,9 @@ import numpy as np
 from fborn.core.array import ArrayImpl
 from fborn.core.aval import ShapedArray
 from fborn.core.config import config
+from fborn.core.devices import default_backend
 from fborn.core.errors import FbornShapeError
+from fborn.core.gpu_array import GpuArray
 from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
 from fborn.core.primitive import Primitive
 from fborn.core.trace import (
@@ -153,13 +156,30 @@ class _Entry:
     """One traced signature: the jaxpr (consts as leading inputs), the consts, the output
     treedef, and, once called eagerly under the numba compiler, its executable."""
 
-    __slots__ = ("jaxpr", "consts", "out_tree", "_native", "_const_values", "_weak")
+    __slots__ = ("jaxpr", "consts", "out_tree", "_native", "_const_values", "_weak", "_gpu")
 
     def __init__(self, jaxpr: ClosedJaxpr, consts: list[Any], out_tree: Any):
         self.jaxpr, self.consts, self.out_tree = jaxpr, consts, out_tree
         self._native: Callable[..., list[np.ndarray]] | None = None
         self._const_values: list[np.ndarray] = []
         self._weak = [a.weak_type for a in jaxpr.out_avals]
+        self._gpu: dict[int, tuple[Any, list[Any]]] = {}
+
+    def run_gpu(self, leaves: list[Any], device: Any) -> list[Any]:
+        """Run the WGSL executable on the GPU ``device`` (a ``wgsl.device.Gpu``): host leaves
+        are uploaded, the consts once per GPU; returns GpuArrays (nothing is read back)."""
+        hit = self._gpu.get(device.index)
+        if hit is None:
+            from fborn.lowering.wgsl.executable import device_put, executable_for
+
+            consts = [device_put(_concrete_value(c, a), device)
+                      for c, a in zip(self.consts, self.jaxpr.in_avals, strict=False)]
+            hit = self._gpu[device.index] = (executable_for(self.jaxpr, device), consts)
+        exe, consts = hit
+        for leaf in leaves:
+            if isinstance(leaf, Tracer):
+                raise leaked_tracer_error(leaf)
+        return exe.call_on_device(*consts, *leaves, weak_types=self._weak)
 
     @property
     def traced(self) -> tuple[ClosedJaxpr, list[Any], Any]:
@@ -188,6 +208,19 @@ def _concrete_value(leaf: Any, aval: ShapedArray) -> np.ndarray:
 
 
 _LEAF_TYPES = frozenset({ArrayImpl, np.ndarray, float, int, bool})
+
+
+def _gpu_target(leaves: list[Any]) -> Any:
+    """The GPU a call runs on: that of its first GpuArray leaf, else the default GPU when
+    ``$FBORN_PLATFORM`` is ``gpu``; None for the CPU."""
+    for leaf in leaves:
+        if type(leaf) is GpuArray:
+            return leaf.device_buffer.gpu
+    if os.environ.get("FBORN_PLATFORM") and default_backend() == "gpu":
+        from fborn.lowering.wgsl.device import gpu
+
+        return gpu()
+    return None
 
 
 class Jitted:
@@ -266,8 +299,12 @@ class Jitted:
             return self.fun(*args, **kwargs)
         leaves, key, _, _ = self._signature(args, kwargs)
         entry = self._trace(args, kwargs, key)
-        if current_interpreter() is BASE_INTERPRETER and config.jit_compiler == "numba":
-            return tree_unflatten(entry.out_tree, entry.run_native(leaves))
+        if current_interpreter() is BASE_INTERPRETER:
+            target = _gpu_target(leaves)
+            if target is not None:
+                return tree_unflatten(entry.out_tree, entry.run_gpu(leaves, target))
+            if config.jit_compiler == "numba":
+                return tree_unflatten(entry.out_tree, entry.run_native(leaves))
         outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr,
                           name=getattr(self.fun, "__name__", "fun"))
         return tree_unflatten(entry.out_tree, outs)
@@ -293,11 +330,16 @@ class Lowered:
         return compiled(self.jaxpr)
 
     def as_text(self, dialect: str = "numba") -> str:
-        """The optimized jaxpr (``dialect="jaxpr"``) or the generated numba module source."""
+        """The optimized jaxpr (``dialect="jaxpr"``), the generated numba module source
+        (``"numba"``) or the WGSL shaders for the default GPU (``"wgsl"``)."""
         if dialect == "jaxpr":
             from fborn.lowering.passes import optimize
 
             return str(optimize(self.jaxpr))
+        if dialect == "wgsl":
+            from fborn.lowering.wgsl.executable import executable_for
+
+            return executable_for(self.jaxpr).as_text()
         return self.compile().source
 
 

@@ -8,6 +8,11 @@ other's memory, and the next call gets the same buffers again: their bind groups
 records every dispatch into one compute pass, and submits once. Nothing waits for the GPU until
 results are read: ``run`` returns device buffers, ``__call__`` numpy arrays (one read for all
 outputs). ``FBORN_DUMP_KERNELS=1`` prints the shaders.
+
+Programs with host-side steps (aliases from in-place scatters, cond/while_loop/scan) run through
+a small interpreter instead: buffers a block writes get new pooled buffers at their first write
+in each run of the block (so loop carries are never overwritten), dispatches are recorded into
+one pass until a cond index or while predicate must be read back, which submits and waits.
 """
 
 from __future__ import annotations
@@ -23,17 +28,28 @@ import fborn.lowering.rules_control_flow  # noqa: F401 - registers lowering rule
 import fborn.lowering.rules_indexing  # noqa: F401
 import fborn.lowering.rules_misc  # noqa: F401
 import fborn.lowering.wgsl.routines  # noqa: F401 - registers WGSL routines
+import fborn.lowering.wgsl.routines_misc  # noqa: F401
 from fborn.core import dtypes
-from fborn.core.array import Device
+from fborn.core.array import Device, scalar_array
 from fborn.core.aval import ShapedArray, ShapeDtypeStruct
+from fborn.core.devices import devices, gpu_device
 from fborn.core.gpu_array import GpuArray
 from fborn.core.jaxpr import ClosedJaxpr
 from fborn.core.primitive import Primitive
 from fborn.lowering.kernel_ir import BufferInfo, Program
 from fborn.lowering.passes import optimize
 from fborn.lowering.schedule import schedule
-from fborn.lowering.wgsl.device import DeviceBuffer, Gpu, adapter_infos, gpu, storage_bytes
-from fborn.lowering.wgsl.render import Kernel, Limits, render
+from fborn.lowering.wgsl.device import DeviceBuffer, Gpu, gpu, storage_bytes
+from fborn.lowering.wgsl.render import (
+    Alias,
+    Branch,
+    Kernel,
+    Limits,
+    Loop,
+    ScanLoop,
+    Step,
+    render,
+)
 
 BIND_GROUP_CACHE = 8
 
@@ -46,21 +62,76 @@ def limits_of(device: Gpu) -> Limits:
                   max_binding_bytes=device.max_binding)
 
 
-_devices: dict[int, Device] = {}
-
-
 def gpu_devices() -> list[Device]:
     """One ``Device("gpu", i, name)`` per entry of ``adapters()`` (no device is opened);
     raises GpuError when there is none."""
-    infos = adapter_infos()
-    if not infos:
-        gpu(0)  # raises the GpuError that says what to install
-    return [_devices.setdefault(i.index, Device("gpu", i.index, i.name)) for i in infos]
+    return devices("gpu")
 
 
 def fborn_device(device: Gpu) -> Device:
     """The ``fborn`` Device object of an opened GPU (the same object ``gpu_devices`` lists)."""
-    return _devices.setdefault(device.index, Device("gpu", device.index, device.name))
+    return gpu_device(device.index, device.name)
+
+
+def gpu_of(args: Sequence[Any]) -> Gpu:
+    """The GPU of the first GpuArray in ``args`` (the default GPU when there is none)."""
+    for a in args:
+        if type(a) is GpuArray:
+            return a.device_buffer.gpu
+    return gpu()
+
+
+def _written(kernel: Kernel) -> tuple[str, ...]:
+    """The buffers ``kernel`` writes (its ``read_write`` bindings)."""
+    lines = [line for line in kernel.source.splitlines() if line.startswith("@group(0)")]
+    return tuple(name for name, line in zip(kernel.buffers, lines, strict=True)
+                 if "read_write>" in line and name not in kernel.updates)
+
+
+def _all_kernels(steps: Sequence[Step]) -> list[Kernel]:
+    """Every kernel of ``steps``, nested control flow included."""
+    out: list[Kernel] = []
+    for step in steps:
+        if isinstance(step, Kernel):
+            out.append(step)
+        elif isinstance(step, Branch):
+            out.append(step.index)
+            for branch in step.branches:
+                out += _all_kernels(branch)
+        elif isinstance(step, Loop):
+            out += _all_kernels(step.cond) + _all_kernels(step.body)
+        elif isinstance(step, ScanLoop):
+            out += [*step.loads, *_all_kernels(step.body), *step.stores]
+    return out
+
+
+class _Recorder:
+    """Records dispatches into one compute pass; ``read_int`` submits what is recorded and
+    reads a scalar back (the only place host-side control flow waits for the GPU)."""
+
+    def __init__(self, device: Gpu):
+        self.gpu = device
+        self.encoder: Any = None
+        self.compute: Any = None
+
+    def dispatch(self, pipeline: Any, group: Any, groups: tuple[int, int, int]) -> None:
+        if self.compute is None:
+            self.encoder = self.gpu.device.create_command_encoder()
+            self.compute = self.encoder.begin_compute_pass()
+        self.compute.set_pipeline(pipeline)
+        self.compute.set_bind_group(0, group)
+        self.compute.dispatch_workgroups(*groups)
+
+    def flush(self) -> None:
+        if self.compute is not None:
+            self.compute.end()
+            self.gpu.queue.submit([self.encoder.finish()])
+            self.encoder = self.compute = None
+
+    def read_int(self, buf: DeviceBuffer) -> int:
+        self.flush()
+        (value,) = self.gpu.read([buf], [1], [np.dtype(np.int32)])
+        return int(value[0])
 
 
 class GpuExecutable:
@@ -71,16 +142,22 @@ class GpuExecutable:
         self.jaxpr = optimize(closed)
         self.program: Program = schedule(self.jaxpr)
         rendered = render(self.program, limits_of(self.gpu))
-        self.kernels: list[Kernel] = rendered.kernels
+        self.steps: list[Step] = rendered.kernels
         self.buffers: dict[str, BufferInfo] = {**self.program.buffers, **rendered.scratch}
         for name, info in self.buffers.items():
             self.gpu.check_size(storage_bytes(info.size, info.dtype), f"buffer {name}")
-        self.pipelines = [self.gpu.pipeline(k.source) for k in self.kernels]
-        self.layouts = [p.get_bind_group_layout(0) for p in self.pipelines]
         self.constants = {name: self.gpu.upload(value, self.program.buffers[name].dtype)
                           for name, value in self.program.constants.items()}
-        self._plan()
+        self.flat = all(isinstance(k, Kernel) for k in self.steps)
+        self.kernels: list[Kernel] = _all_kernels(self.steps)
+        self.pipelines = [self.gpu.pipeline(k.source) for k in self.kernels]
+        self.layouts = [p.get_bind_group_layout(0) for p in self.pipelines]
         self._bind_groups: list[dict[tuple[Any, ...], Any]] = [{} for _ in self.kernels]
+        self._slot = {id(k): i for i, k in enumerate(self.kernels)}
+        self._writes = {id(k): _written(k) for k in self.kernels}
+        self._step_values: dict[int, DeviceBuffer] = {}
+        if self.flat:
+            self._plan()
         if os.environ.get("FBORN_DUMP_KERNELS") == "1":
             print(self.as_text(), file=sys.stderr)
 
@@ -105,7 +182,8 @@ class GpuExecutable:
         self.unwritten_outputs = [o for o in self.program.outputs if o not in first]
 
     def as_text(self) -> str:
-        """Every kernel's WGSL source, with its bindings and workgroup counts."""
+        """Every kernel's WGSL source, with its bindings and workgroup counts (control-flow
+        kernels included, in the order they are nested)."""
         parts = []
         for k in self.kernels:
             parts.append(f"// {k.label}: bindings {list(k.buffers)}, workgroups {k.groups}")
@@ -126,9 +204,15 @@ class GpuExecutable:
 
     def run(self, inputs: Sequence[DeviceBuffer]) -> list[DeviceBuffer]:
         """Dispatch the program on device buffers (one per program input, in storage format);
-        returns the output buffers without waiting for the GPU."""
+        returns the output buffers without waiting for the GPU (except where host-side
+        control flow reads a predicate or branch index back)."""
         env: dict[str, DeviceBuffer] = dict(zip(self.program.inputs, inputs, strict=True))
         env.update(self.constants)
+        if not self.flat:
+            recorder = _Recorder(self.gpu)
+            self._run_steps(self.steps, env, recorder)
+            recorder.flush()
+            return [self._get(env, name) for name in self.program.outputs]
         encoder = self.gpu.device.create_command_encoder()
         compute = encoder.begin_compute_pass()
         for i, kernel in enumerate(self.kernels):
@@ -147,6 +231,90 @@ class GpuExecutable:
             info = self.buffers[name]
             env[name] = self.gpu.empty(info.size, info.dtype)
         return [env[name] for name in self.program.outputs]
+
+    # --- programs with host-side steps --------------------------------------------------------
+    def _get(self, env: dict[str, DeviceBuffer], name: str) -> DeviceBuffer:
+        """``env[name]``; a buffer that nothing wrote (an empty array) is allocated."""
+        buf = env.get(name)
+        if buf is None:
+            info = self.buffers[name]
+            buf = env[name] = self.gpu.empty(info.size, info.dtype)
+        return buf
+
+    def _dispatch(self, kernel: Kernel, env: dict[str, DeviceBuffer], recorder: _Recorder,
+                  fresh: set[str]) -> None:
+        """Record ``kernel``; a buffer it writes gets a new device buffer at its first write in
+        the current block run (``fresh``), so values bound elsewhere (carries) stay intact."""
+        for name in self._writes[id(kernel)]:
+            if name not in fresh:
+                fresh.add(name)
+                info = self.buffers[name]
+                env[name] = self.gpu.empty(info.size, info.dtype)
+        slot = self._slot[id(kernel)]
+        bufs = tuple(self._get(env, name) for name in kernel.buffers)
+        if kernel.groups[0]:
+            recorder.dispatch(self.pipelines[slot], self._bind_group(slot, bufs), kernel.groups)
+
+    def _step_value(self, i: int) -> DeviceBuffer:
+        """A device buffer holding the scan step ``i``. It is a new buffer, not a pooled one:
+        ``queue.write_buffer`` runs before the dispatches still being recorded, which may
+        use a pooled buffer's previous owner."""
+        hit = self._step_values.get(i)
+        if hit is None:
+            raw = self.gpu.device.create_buffer(size=16, usage=self.gpu.pool.usage)
+            hit = self._step_values[i] = DeviceBuffer(self.gpu, 16, raw)
+            self.gpu.write(hit, np.array([i], np.int32))
+        return hit
+
+    def _run_steps(self, steps: Sequence[Step], env: dict[str, DeviceBuffer],
+                   recorder: _Recorder) -> None:
+        fresh: set[str] = set()
+        for step in steps:
+            if isinstance(step, Kernel):
+                self._dispatch(step, env, recorder, fresh)
+            elif isinstance(step, Alias):
+                env[step.dst] = self._get(env, step.src)
+            elif isinstance(step, Branch):
+                self._dispatch(step.index, env, recorder, set())
+                index = recorder.read_int(env[step.index_buffer])
+                k = min(max(index, 0), len(step.branches) - 1)
+                self._run_steps(step.branches[k], env, recorder)
+                for out, src in zip(step.outputs, step.branch_outputs[k], strict=True):
+                    env[out] = self._get(env, src)
+            elif isinstance(step, Loop):
+                self._run_loop(step, env, recorder)
+            elif isinstance(step, ScanLoop):
+                self._run_scan(step, env, recorder)
+
+    def _run_loop(self, step: Loop, env: dict[str, DeviceBuffer], recorder: _Recorder) -> None:
+        values = [self._get(env, name) for name in step.init]
+        while True:
+            env.update(zip(step.carry, values, strict=True))
+            self._run_steps(step.cond, env, recorder)
+            if not recorder.read_int(env[step.pred_buffer]):
+                return
+            self._run_steps(step.body, env, recorder)
+            values = [self._get(env, name) for name in step.body_outputs]
+
+    def _run_scan(self, step: ScanLoop, env: dict[str, DeviceBuffer], recorder: _Recorder
+                  ) -> None:
+        values = [self._get(env, name) for name in step.init]
+        for name in step.ys:
+            info = self.buffers[name]
+            env[name] = self.gpu.empty(info.size, info.dtype)
+        order = range(step.length - 1, -1, -1) if step.reverse else range(step.length)
+        ncarry = len(step.carry)
+        for i in order:
+            env.update(zip(step.carry, values, strict=True))
+            env[step.step_buffer] = self._step_value(i)
+            fresh = set(step.ys)
+            for kernel in step.loads:
+                self._dispatch(kernel, env, recorder, fresh)
+            self._run_steps(step.body, env, recorder)
+            for kernel in step.stores:
+                self._dispatch(kernel, env, recorder, fresh)
+            values = [self._get(env, name) for name in step.body_outputs[:ncarry]]
+        env.update(zip(step.carry, values, strict=True))
 
     def upload_inputs(self, args: Sequence[Any]) -> list[DeviceBuffer]:
         """Device buffers for ``args`` (GpuArrays on this GPU are used in place)."""
@@ -194,10 +362,13 @@ def executable_for(closed: ClosedJaxpr, device: Gpu | None = None) -> GpuExecuta
 
 
 def device_put(value: Any, device: Gpu | None = None) -> GpuArray:
-    """``value`` (numpy data, an Array or a GpuArray) as a GpuArray on ``device``."""
+    """``value`` (numpy data, an Array, a GpuArray or a Python scalar, which stays weakly
+    typed) as a GpuArray on ``device``."""
     device = device or gpu()
     if isinstance(value, GpuArray) and value.device_buffer.gpu is device:
         return value
+    if type(value) in (bool, int, float):
+        value = scalar_array(value)
     host = np.asarray(value)
     host = host.astype(dtypes.canonicalize(host.dtype), copy=False)
     weak = bool(getattr(value, "weak_type", False))
@@ -219,12 +390,16 @@ def apply_primitive(prim: Primitive, args: Sequence[Any], params: dict[str, Any]
     avals = [get_aval(a) for a in args]
     key = (prim, device.index, *((a.shape, a.dtype, a.weak_type) for a in avals),
            *sorted(params.items()))
-    hit = _eager.get(key)
+    try:
+        hit = _eager.get(key)
+    except TypeError:  # unhashable params: compile without caching
+        key, hit = None, None
     if hit is None:
         specs = [ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals]
         closed = make_jaxpr(lambda *xs: prim.bind(*xs, **params))(*specs)
-        hit = _eager[key] = (GpuExecutable(closed, device),
-                             [a.weak_type for a in closed.out_avals])
+        hit = (GpuExecutable(closed, device), [a.weak_type for a in closed.out_avals])
+        if key is not None:
+            _eager[key] = hit
     exe, weak = hit
     outs = exe.call_on_device(*args, weak_types=weak)
     return outs if prim.multiple_results else outs[0]

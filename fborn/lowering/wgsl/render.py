@@ -8,7 +8,13 @@ memory and there are enough outputs: neighbouring invocations then read neighbou
 addresses), or one workgroup per output element whose invocations stride over the reduced
 elements and combine their partial results in workgroup memory (coalesced row reductions:
 softmax, layernorm, sums over the last axis). ``Routine`` statements are rendered by the
-emitters registered with ``@routine`` (``routines.py``).
+emitters registered with ``@routine`` (``routines.py``, ``routines_misc.py``).
+
+Control flow stays on the host: ``If``, ``While`` and ``Scan`` become ``Branch``, ``Loop`` and
+``ScanLoop`` steps holding the rendered steps of their blocks. A branch index or loop predicate
+is computed by a one-element kernel and read back (one sync per cond and per while iteration);
+a scan records every step's dispatches without reading anything back (its step number comes
+from a small per-step device buffer).
 
 Types: float32 -> f32, int32 -> i32, uint32 -> u32, bool -> bool in code and u32 in buffers,
 float16 -> f16 (only when the device has ``shader-f16``; its math runs in f32 and rounds back).
@@ -46,6 +52,10 @@ from fborn.lowering.kernel_ir import (
     Statement,
     Unary,
     While,
+    index_add,
+    index_const,
+    index_mul,
+    linear_address,
 )
 from fborn.lowering.schedule import LoweringError
 from fborn.lowering.wgsl.mathlib import helper_source
@@ -68,20 +78,87 @@ class Limits:
 @dataclass
 class Kernel:
     """One compute dispatch: ``source`` (entry point ``main``) with ``buffers[i]`` bound at
-    binding ``i`` (read-only ones first, written ones last) and ``groups`` workgroups."""
+    binding ``i`` (read-only ones first, written ones last) and ``groups`` workgroups.
+    ``updates``: written buffers it changes in place (filled by an earlier step) rather than
+    fills."""
 
     source: str
     buffers: tuple[str, ...]
     groups: tuple[int, int, int]
     label: str = ""
+    updates: tuple[str, ...] = ()
+
+
+@dataclass
+class Alias:
+    """Bind buffer ``dst`` to the device buffer of ``src`` (no GPU work)."""
+
+    dst: str
+    src: str
+
+
+@dataclass
+class Branch:
+    """Host-side ``If``: ``index`` (a kernel writing the branch number into the 1-element int32
+    buffer ``index_buffer``) runs, the host reads the number back (a sync), clamps it, runs that
+    branch's steps and binds ``outputs`` to the branch's ``branch_outputs``."""
+
+    index: Kernel
+    index_buffer: str
+    branches: list[list[Step]]
+    branch_outputs: list[list[str]]
+    outputs: list[str]
+
+
+@dataclass
+class Loop:
+    """Host-side ``While``: ``carry = init``; then run ``cond`` (whose last kernel writes the
+    predicate into ``pred_buffer``), read the predicate back (one sync per iteration), and
+    while it holds run ``body`` and set ``carry = body_outputs``."""
+
+    init: list[str]
+    carry: list[str]
+    cond: list[Step]
+    pred_buffer: str
+    body: list[Step]
+    body_outputs: list[str]
+
+
+@dataclass
+class ScanLoop:
+    """Host-side ``Scan``, recorded without any readback: ``carry = init``, ``ys`` allocated;
+    per step ``i`` the host binds ``step_buffer`` to a device buffer holding ``i``, ``loads``
+    copy row ``i`` of each ``xs`` into its ``x_rows`` buffer, ``body`` runs, ``stores`` copy the
+    y rows of ``body_outputs`` into row ``i`` of ``ys``, and ``carry`` takes the new carry."""
+
+    length: int
+    reverse: bool
+    init: list[str]
+    carry: list[str]
+    ys: list[str]
+    step_buffer: str
+    loads: list[Kernel]
+    body: list[Step]
+    body_outputs: list[str]
+    stores: list[Kernel]
+
+
+Step = Kernel | Alias | Branch | Loop | ScanLoop
 
 
 @dataclass
 class RenderedProgram:
-    """The kernels of a program in order, plus scratch buffers some routines need."""
+    """The steps of a program in order (kernels, plus aliases and host-side control flow),
+    and scratch buffers some routines and control-flow steps need."""
 
-    kernels: list[Kernel]
+    kernels: list[Step]
     scratch: dict[str, BufferInfo] = field(default_factory=dict)
+
+    def new_scratch(self, prefix: str, shape: tuple[int, ...], dtype: np.dtype) -> str:
+        """A new scratch buffer's name."""
+        name = f"{prefix}{len(self.scratch)}"
+        self.scratch[name] = BufferInfo(tuple(shape), np.dtype(dtype))
+        return name
 
 
 # --- types -------------------------------------------------------------------------------------
@@ -452,14 +529,19 @@ def decompose(flat: str, shape: tuple[int, ...], names: list[str], indent: str) 
     return lines
 
 
-def loop_kernel(k: LoopKernel, buffers: dict[str, BufferInfo], limits: Limits) -> Kernel | None:
-    """The shader of ``k`` (None when it has no elements)."""
+def loop_kernel(k: LoopKernel, buffers: dict[str, BufferInfo], limits: Limits,
+                out_offset: Expr | None = None) -> Kernel | None:
+    """The shader of ``k`` (None when it has no elements); with ``out_offset`` (an index
+    expression of no loop index) element ``flat`` goes to ``out[out_offset + flat]``."""
     size = math.prod(k.shape)
     if size == 0:
         return None
     names = [f"i{d}" for d in range(len(k.shape))]
     writer = ExprWriter(names)
     value = writer.emit(k.value)
+    target = "flat"
+    if out_offset is not None:
+        target = f"u32({writer.emit(out_offset)}) + flat"
     groups = grid(-(-size // WORKGROUP), limits)
     out_dtype = buffers[k.out].dtype
     decls, order = declarations(buffers, list(writer.buffers), [k.out], limits)
@@ -470,7 +552,7 @@ def loop_kernel(k: LoopKernel, buffers: dict[str, BufferInfo], limits: Limits) -
         f"  if (flat >= {size}u) {{ return; }}",
         *decompose("flat", k.shape, names, "  "),
         *writer.lines,
-        f"  {buffer_var(k.out)}[flat] = {store_value(value, out_dtype)};",
+        f"  {buffer_var(k.out)}[{target}] = {store_value(value, out_dtype)};",
         "}",
     ]
     f16 = uses_f16(buffers, order, k.value)
@@ -498,7 +580,7 @@ def _init(op: str, dtype: np.dtype) -> str:
     return "i32(-2147483647 - 1)" if largest else "2147483647i"
 
 
-def _combine(op: str, acc: str, v: str, t: str, w: ExprWriter) -> str:
+def combine_code(op: str, acc: str, v: str, t: str, w: ExprWriter) -> str:
     """Code for the accumulator after folding in ``v``."""
     if t == "bool":
         return w._bool_binary({"sum": "or", "prod": "and"}.get(op, op), acc, v)
@@ -603,7 +685,7 @@ def _fold_lines(k: ReduceKernel, w: ExprWriter, value: str, position: str, inden
     if k.op in ("argmax", "argmin"):
         better = _arg_better(k.op, t, w, value, position, "acc", "best")
         return [f"{indent}if ({better}) {{ acc = {value}; best = {position}; }}"]
-    return [f"{indent}acc = {_combine(k.op, 'acc', value, t, w)};"]
+    return [f"{indent}acc = {combine_code(k.op, 'acc', value, t, w)};"]
 
 
 def _serial_reduce(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: Limits,
@@ -652,7 +734,7 @@ def _workgroup_reduce(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: L
         better = _arg_better(k.op, t, w, other, "shi[lid + s]", mine, "shi[lid]")
         merge = [f"      if ({better}) {{ sh[lid] = sh[lid + s]; shi[lid] = shi[lid + s]; }}"]
     else:
-        merge = [f"      sh[lid] = {store_value(_combine(k.op, mine, other, t, w), k.dtype)};"]
+        merge = [f"      sh[lid] = {store_value(combine_code(k.op, mine, other, t, w), k.dtype)};"]
     decls, order = declarations(buffers, list(w.buffers), [k.out], limits)
     decls.append(f"var<workgroup> sh: array<{shared_t}, {size}>;")
     if is_arg:
@@ -692,7 +774,7 @@ def _workgroup_reduce(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: L
 
 # --- programs ----------------------------------------------------------------------------------
 
-RoutineEmitter = Callable[[Routine, Program, Limits, RenderedProgram], list[Kernel]]
+RoutineEmitter = Callable[[Routine, Program, Limits, RenderedProgram], list[Step]]
 ROUTINES: dict[str, RoutineEmitter] = {}
 
 
@@ -709,8 +791,8 @@ def routine(kind: str) -> Callable[[RoutineEmitter], RoutineEmitter]:
 
 
 def render_statement(stmt: Statement, program: Program, limits: Limits,
-                     rendered: RenderedProgram) -> list[Kernel]:
-    """The kernels of one statement."""
+                     rendered: RenderedProgram) -> list[Step]:
+    """The steps of one statement."""
     buffers = {**program.buffers, **rendered.scratch}
     if isinstance(stmt, LoopKernel):
         kernel = loop_kernel(stmt, buffers, limits)
@@ -723,20 +805,84 @@ def render_statement(stmt: Statement, program: Program, limits: Limits,
         if emit is None:
             raise LoweringError(f"the routine '{stmt.kind}' has no WGSL lowering yet")
         return emit(stmt, program, limits, rendered)
-    if isinstance(stmt, (If, While, Scan)):
-        raise LoweringError(f"control flow ({type(stmt).__name__}: lax.cond/while_loop/scan) "
-                            f"has no WGSL lowering yet")
+    if isinstance(stmt, If):
+        return [_render_if(stmt, program, limits, rendered)]
+    if isinstance(stmt, While):
+        return [_render_while(stmt, program, limits, rendered)]
+    if isinstance(stmt, Scan):
+        return [_render_scan(stmt, program, limits, rendered)]
     raise LoweringError(f"the WGSL renderer cannot print {type(stmt).__name__}")
 
 
+def render_statements(statements: list[Statement], program: Program, limits: Limits,
+                      rendered: RenderedProgram) -> list[Step]:
+    """The steps of a list of statements, in order."""
+    steps: list[Step] = []
+    for stmt in statements:
+        steps += render_statement(stmt, program, limits, rendered)
+    return steps
+
+
+def _scalar_kernel(value: Expr, prefix: str, program: Program, limits: Limits,
+                   rendered: RenderedProgram) -> tuple[Kernel, str]:
+    """A kernel writing the scalar ``value`` as int32 into a new scratch buffer."""
+    name = rendered.new_scratch(prefix, (), dtypes.int32)
+    buffers = {**program.buffers, **rendered.scratch}
+    kernel = loop_kernel(LoopKernel(name, (), Cast(value, dtypes.int32)), buffers, limits)
+    assert kernel is not None
+    return kernel, name
+
+
+def _render_if(stmt: If, program: Program, limits: Limits, rendered: RenderedProgram) -> Branch:
+    index, name = _scalar_kernel(stmt.index, "cf_index", program, limits, rendered)
+    branches = [render_statements(b.statements, program, limits, rendered)
+                for b in stmt.branches]
+    return Branch(index, name, branches, [list(b.outputs) for b in stmt.branches],
+                  list(stmt.outputs))
+
+
+def _render_while(stmt: While, program: Program, limits: Limits, rendered: RenderedProgram
+                  ) -> Loop:
+    cond = render_statements(stmt.cond.statements, program, limits, rendered)
+    pred, name = _scalar_kernel(stmt.pred, "cf_pred", program, limits, rendered)
+    body = render_statements(stmt.body.statements, program, limits, rendered)
+    return Loop(list(stmt.init), list(stmt.carry), [*cond, pred], name, body,
+                list(stmt.body.outputs))
+
+
+def _render_scan(stmt: Scan, program: Program, limits: Limits, rendered: RenderedProgram
+                 ) -> ScanLoop:
+    step = rendered.new_scratch("cf_step", (), dtypes.int32)
+    position = Cast(Load(step, index_const(0), dtypes.int32), INDEX)
+    buffers = {**program.buffers, **rendered.scratch}
+    loads = []
+    for xs, row in zip(stmt.xs, stmt.x_rows, strict=True):
+        shape = buffers[row].shape
+        flat = linear_address(tuple(LoopIndex(d) for d in range(len(shape))), shape)
+        address = index_add(index_mul(position, math.prod(shape)), flat)
+        kernel = loop_kernel(LoopKernel(row, shape, Load(xs, address, buffers[xs].dtype)),
+                             buffers, limits)
+        loads += [kernel] if kernel else []
+    body = render_statements(stmt.body.statements, program, limits, rendered)
+    ncarry = len(stmt.carry)
+    stores = []
+    for ys, y in zip(stmt.ys, stmt.body.outputs[ncarry:], strict=True):
+        shape = buffers[ys].shape[1:]
+        flat = linear_address(tuple(LoopIndex(d) for d in range(len(shape))), shape)
+        kernel = loop_kernel(LoopKernel(ys, shape, Load(y, flat, buffers[y].dtype)), buffers,
+                             limits, out_offset=index_mul(position, math.prod(shape)))
+        stores += [kernel] if kernel else []
+    return ScanLoop(stmt.length, stmt.reverse, list(stmt.init), list(stmt.carry),
+                    list(stmt.ys), step, loads, body, list(stmt.body.outputs), stores)
+
+
 def render(program: Program, limits: Limits) -> RenderedProgram:
-    """Every statement of ``program`` as WGSL kernels, in order."""
+    """Every statement of ``program`` as WGSL kernels (and host-side steps), in order."""
     for name, info in program.buffers.items():
         try:
             check_buffer_dtype(info.dtype, limits)
         except FbornDtypeError as e:
             raise FbornDtypeError(f"buffer {name}: {e}") from None
     rendered = RenderedProgram([])
-    for stmt in program.statements:
-        rendered.kernels += render_statement(stmt, program, limits, rendered)
+    rendered.kernels = render_statements(program.statements, program, limits, rendered)
     return rendered

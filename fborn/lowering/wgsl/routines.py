@@ -1,11 +1,13 @@
 """WGSL routines: tuned shaders for kernel-IR ``Routine`` statements.
 
-``dot_general``: a tiled matrix product per batch element. Each workgroup of 16 x 16
-invocations computes a BM x BN tile of the output (128 x 128 with 8 x 8 outputs per invocation
-when both sides are at least 128, else 64 x 64 with 4 x 4), stepping through K by BK (8 or 16):
-each invocation loads one 4-element group of each operand's tile into workgroup memory (one
-vec4 load when the operand's contiguous axis is a multiple of 4, else four bounds-checked
-scalar loads), then accumulates its outputs from vec4 reads of the tiles.
+``dot_general``: a tiled matrix product per batch element. Each workgroup computes a BM x BN
+output tile with TM x TN outputs per invocation (``MatmulConfig``; 128 x 128 with 8 x 8 for
+large products, smaller tiles when that would give too few workgroups), stepping through K by
+BK: the next step's 4-element groups of each operand are read into registers (one vec4 load
+when the operand's contiguous axis allows, else four scalar loads) while the current step's
+workgroup-memory tiles are multiplied (fully unrolled, vec4 reads, fma), then stored
+(optionally into a second stage, so one barrier per step). Bounds checks are emitted only
+along axes whose size is not a multiple of the tile.
 Edge tiles are zero-filled, so any M, N, K (K = 0 included) works. Operands are read in place
 when each of their batch, free and contracting axis groups is one stride (row-major or
 transposed matrices, batched or not); other layouts are first copied by a transposing kernel.
@@ -13,7 +15,10 @@ transposed matrices, batched or not); other layouts are first copied by a transp
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -146,18 +151,69 @@ def dot_general(r: Routine, program: Program, limits: Limits, rendered: Rendered
     return kernels
 
 
+@dataclass(frozen=True)
+class MatmulConfig:
+    """The tiling of the matmul shader: each workgroup computes a ``bm`` x ``bn`` output tile,
+    stepping through K by ``bk``; each invocation computes ``tm`` x ``tn`` outputs (multiples
+    of 4, as 4 x 4 blocks strided across the tile). ``double``: two workgroup-memory tiles, so
+    the next K step is stored while the current one is read (one barrier per step)."""
+
+    bm: int
+    bn: int
+    bk: int
+    tm: int
+    tn: int
+    double: bool = True
+
+    @property
+    def threads(self) -> int:
+        return (self.bm // self.tm) * (self.bn // self.tn)
+
+    def workgroup_bytes(self) -> int:
+        return (2 if self.double else 1) * (self.bm + self.bn) * self.bk * 4
+
+
+# Best first for large products; smaller tiles keep small products spread over the GPU.
+# Measured on an H200 through Vulkan (GFLOP/s at 4096^3 / 2048^3 / 1024^3): 128x128x8 with
+# one stage 32400 / 29000 / 11700 (two stages: 31200 / 25700 / 11300); 64x64x16 27500 /
+# 25100 / 20000; 128x64, 64x128, 256x128 and 128x256 tiles were slower at every size.
+MATMUL_CONFIGS = (
+    MatmulConfig(128, 128, 8, 8, 8, double=False),
+    MatmulConfig(64, 64, 16, 4, 4),
+    MatmulConfig(32, 64, 8, 4, 4),
+    MatmulConfig(32, 32, 8, 4, 4),
+)
+# Fewer workgroups than this leave much of a large GPU idle: take a smaller tile.
+MIN_WORKGROUPS = 256
+
+
+def choose_config(nb: int, m: int, n: int, limits: Limits) -> MatmulConfig:
+    """The largest tiling that fits the workgroup memory and still gives MIN_WORKGROUPS
+    workgroups (else the smallest that fits)."""
+    fitting = []
+    for cfg in MATMUL_CONFIGS:
+        if cfg.workgroup_bytes() > limits.workgroup_bytes:
+            cfg = MatmulConfig(cfg.bm, cfg.bn, cfg.bk, cfg.tm, cfg.tn, double=False)
+        if cfg.workgroup_bytes() <= limits.workgroup_bytes:
+            fitting.append(cfg)
+    if not fitting:
+        raise LoweringError("the GPU's workgroup memory is too small for the matmul shader")
+    for cfg in fitting:
+        if nb * -(-m // cfg.bm) * -(-n // cfg.bn) >= MIN_WORKGROUPS:
+            return cfg
+    return fitting[-1]
+
+
 def matmul_kernel(a: _Operand, b: _Operand, out: str, out_dtype: np.dtype, nb: int, m: int,
-                  n: int, k: int, limits: Limits, big: bool | None = None) -> Kernel:
+                  n: int, k: int, limits: Limits, config: MatmulConfig | None = None) -> Kernel:
     """The tiled matmul shader for (nb, m, k) x (nb, k, n) -> row-major (nb, m, n)."""
-    if big is None:
-        big = m >= 128 and n >= 128
-    bm = bn = 128 if big else 64
-    tm = tn = 8 if big else 4
-    bk = 8 if big else 16
-    groups = (-(-n // bn), -(-m // bm), nb)
+    cfg = config or choose_config(nb, m, n, limits)
+    groups = (-(-n // cfg.bn), -(-m // cfg.bm), nb)
     if max(groups) > limits.max_groups:
         raise LoweringError(f"dot_general of shape ({nb}, {m}, {n}) needs more workgroups "
                             f"than this GPU's grid allows")
+    if a.name == b.name and a.vectorized() != b.vectorized():
+        raise LoweringError("dot_general of a buffer with itself in two layouts")
     acc = a.acc
     vec = f"vec4<{acc}>"
     out_t = storage_type(out_dtype)
@@ -169,111 +225,248 @@ def matmul_kernel(a: _Operand, b: _Operand, out: str, out_dtype: np.dtype, nb: i
         elem = "vec4<f32>" if op.vectorized() else storage_type(op.dtype)
         decls.append(f"@group(0) @binding({i}) var<storage, read> {buffer_var(name)}: "
                      f"array<{elem}>;")
-    if a.name == b.name and a.vectorized() != b.vectorized():
-        raise LoweringError("dot_general of a buffer with itself in two layouts")
     decls.append(f"@group(0) @binding({len(names)}) var<storage, read_write> {buffer_var(out)}: "
                  f"array<{'vec4<f32>' if out_vec else out_t}>;")
-    decls.append(f"var<workgroup> tile_a: array<{vec}, {bk * bm // 4}>;")
-    decls.append(f"var<workgroup> tile_b: array<{vec}, {bk * bn // 4}>;")
+    stages = 2 if cfg.double else 1
+    decls.append(f"var<workgroup> tile_a: array<{vec}, {stages * cfg.bk * cfg.bm // 4}>;")
+    decls.append(f"var<workgroup> tile_b: array<{vec}, {stages * cfg.bk * cfg.bn // 4}>;")
+    tiles = -(-k // cfg.bk)
+    loads = [_TileLoader(a, "a", cfg.bm, cfg, transpose=False),
+             _TileLoader(b, "b", cfg.bn, cfg, transpose=True)]
     lines = [
-        "@compute @workgroup_size(256)",
+        f"@compute @workgroup_size({cfg.threads})",
         "fn main(@builtin(workgroup_id) wid: vec3<u32>, "
         "@builtin(local_invocation_index) lidu: u32) {",
         "  let lid = i32(lidu);",
-        "  let tx = lid % 16;",
-        "  let ty = lid / 16;",
-        f"  let n0 = i32(wid.x) * {bn};",
-        f"  let m0 = i32(wid.y) * {bm};",
+        f"  let tx = lid % {cfg.bn // cfg.tn};",
+        f"  let ty = lid / {cfg.bn // cfg.tn};",
+        f"  let n0 = i32(wid.x) * {cfg.bn};",
+        f"  let m0 = i32(wid.y) * {cfg.bm};",
         "  let bz = i32(wid.z);",
     ]
-    count = tm * tn // 4
-    lines += [f"  var c{i}: {vec} = {vec}();" for i in range(count)]
-    lines.append(f"  for (var k0 = 0; k0 < {k}; k0 = k0 + {bk}) {{")
-    lines += _load_tile(a, "tile_a", "m0", bm, bk, transpose=False)
-    lines += _load_tile(b, "tile_b", "n0", bn, bk, transpose=True)
-    lines.append("    workgroupBarrier();")
-    lines.append(f"    for (var kk = 0; kk < {bk}; kk = kk + 1) {{")
-    lines += [f"      let a{j} = tile_a[kk * {bm // 4} + {j * 16} + ty];" for j in range(tm // 4)]
-    lines += [f"      let b{j} = tile_b[kk * {bn // 4} + {j * 16} + tx];" for j in range(tn // 4)]
-    for i in range(tm):
-        for jb in range(tn // 4):
-            c = f"c{i * (tn // 4) + jb}"
-            lines.append(f"      {c} = {c} + a{i // 4}.{_XYZW[i % 4]} * b{jb};")
-    lines.append("    }")
-    lines += ["    workgroupBarrier();", "  }"]
-    lines.append(f"  let c_base = bz * {m * n};")
-    for i in range(tm):
-        row = f"m0 + {(i // 4) * 16 * 4 + i % 4} + ty * 4"
-        lines.append(f"  {{ let m = {row};")
-        lines.append(f"    if (m < {m}) {{")
-        for jb in range(tn // 4):
-            c = f"c{i * (tn // 4) + jb}"
-            col = f"n0 + {jb * 64} + tx * 4"
-            if out_vec:
-                lines.append(f"      {{ let n = {col}; if (n < {n}) {{ "
-                             f"{buffer_var(out)}[(c_base + m * {n} + n) / 4] = {c}; }} }}")
-                continue
-            lines.append(f"      {{ let n = {col};")
-            for j in range(4):
-                value = f"{c}.{_XYZW[j]}" if out_t == acc else f"{out_t}({c}.{_XYZW[j]})"
-                lines.append(f"        if (n + {j} < {n}) {{ "
-                             f"{buffer_var(out)}[c_base + m * {n} + n + {j}] = {value}; }}")
-            lines.append("      }")
-        lines += ["    }", "  }"]
+    lines += [f"  var c{i}: {vec} = {vec}();" for i in range(cfg.tm * cfg.tn // 4)]
+    for ld in loads:
+        lines += ld.setup()
+    # With no K step the loop still names both operands (the layout keeps their bindings).
+    loop_cfg = cfg if tiles else dataclasses.replace(cfg, double=False)
+    lines += _k_loop(loop_cfg, loads, tiles, acc)
+    lines += _store_outputs(cfg, out, out_t, acc, out_vec, m, n)
     lines.append("}")
     f16 = out_dtype == dtypes.float16 or dtypes.float16 in (a.dtype, b.dtype)
     source = shader(decls, set(), lines, f16)
     return Kernel(source, (*names, out), groups, f"matmul {out} ({nb}x{m}x{n}x{k})")
 
 
-def _load_tile(op: _Operand, tile: str, start: str, size: int, bk: int, transpose: bool
-               ) -> list[str]:
-    """Lines storing one BK x size tile of ``op`` (as tile[kk][i], i along rows for lhs and
-    along cols for rhs) with one 4-element group per invocation."""
-    wide = size // 4
-    # Along which logical axis of the tile the operand is contiguous: "k" or "mn".
-    axis = op.contiguous()
-    k_axis = "rows" if transpose else "cols"
-    along_k = axis == k_axis or axis == ""
-    vec = op.vectorized()
-    sb = f"bz * {op.sb}"
-    s_mn, s_k = (op.sc, op.sr) if transpose else (op.sr, op.sc)
-    n_mn, n_k = (op.cols, op.rows) if transpose else (op.rows, op.cols)
-    lines = ["    {"]
-    if along_k:
-        per_row = bk // 4
-        lines += [f"      let i = lid / {per_row};",
-                  f"      let kk = (lid % {per_row}) * 4;",
-                  f"      let mn = {start} + i;",
-                  "      let kg = k0 + kk;",
-                  f"      var v = vec4<{op.acc}>();",
-                  f"      if (mn < {n_mn}) {{"]
-        if vec:
-            lines.append(f"        if (kg < {n_k}) {{ v = {buffer_var(op.name)}"
-                         f"[({sb} + mn * {s_mn} + kg) / 4]; }}")
-        else:
-            for j in range(4):
-                index = f"{sb} + mn * {s_mn} + (kg + {j}) * {s_k}"
-                lines.append(f"        if (kg + {j} < {n_k}) {{ v.{_XYZW[j]} = "
-                             f"{op.read(index)}; }}")
-        lines.append("      }")
-        for j in range(4):
-            lines.append(f"      {tile}[(kk + {j}) * {wide} + i / 4][i % 4] = v.{_XYZW[j]};")
+def _k_loop(cfg: MatmulConfig, loads: list[_TileLoader], tiles: int, acc: str) -> list[str]:
+    """The loop over K steps: global loads of the next step go to registers before the current
+    step's products, and into workgroup memory after them."""
+    a_stage, b_stage = cfg.bk * cfg.bm // 4, cfg.bk * cfg.bn // 4
+    lines = []
+    if cfg.double:
+        for ld in loads:
+            lines += ld.fetch("0")
+        for ld in loads:
+            lines += ld.store("0")
+        lines.append("  workgroupBarrier();")
+    lines.append(f"  for (var t = 0; t < {tiles}; t = t + 1) {{")
+    if cfg.double:
+        lines.append("    let cur = t % 2;")
+        lines.append(f"    if (t + 1 < {tiles}) {{")
+        for ld in loads:
+            lines += ld.fetch(f"(t + 1) * {cfg.bk}", "  ")
+        lines.append("    }")
+        lines.append(f"    let ra = cur * {a_stage} + ty;")
+        lines.append(f"    let rb = cur * {b_stage} + tx;")
     else:
-        lines += [f"      let kr = lid / {wide};",
-                  f"      let mn = {start} + (lid % {wide}) * 4;",
-                  "      let kg = k0 + kr;",
-                  f"      var v = vec4<{op.acc}>();",
-                  f"      if (kg < {n_k}) {{"]
-        if vec:
-            lines.append(f"        if (mn < {n_mn}) {{ v = {buffer_var(op.name)}"
-                         f"[({sb} + kg * {s_k} + mn) / 4]; }}")
-        else:
-            for j in range(4):
-                index = f"{sb} + kg * {s_k} + (mn + {j}) * {s_mn}"
-                lines.append(f"        if (mn + {j} < {n_mn}) {{ v.{_XYZW[j]} = "
-                             f"{op.read(index)}; }}")
-        lines.append("      }")
-        lines.append(f"      {tile}[kr * {wide} + (lid % {wide})] = v;")
-    lines.append("    }")
+        for ld in loads:
+            lines += ld.fetch(f"t * {cfg.bk}")
+        for ld in loads:
+            lines += ld.store("0")
+        lines.append("    workgroupBarrier();")
+        lines.append("    let ra = ty;")
+        lines.append("    let rb = tx;")
+    lines += _products(cfg, acc)
+    if cfg.double:
+        lines.append(f"    if (t + 1 < {tiles}) {{")
+        for ld in loads:
+            lines += ld.store("1 - cur", "  ")
+        lines.append("    }")
+    lines += ["    workgroupBarrier();", "  }"]
     return lines
+
+
+def _products(cfg: MatmulConfig, acc: str) -> list[str]:
+    """The unrolled products of one K step: per k, tm/4 vec4 reads of tile_a, tn/4 of tile_b
+    and tm * tn / 4 vec4 multiply-adds."""
+    ty_n, tx_n = cfg.bm // cfg.tm, cfg.bn // cfg.tn
+    lines = []
+    for kk in range(cfg.bk):
+        lines.append("    {")
+        lines += [f"      let a{j} = tile_a[ra + {kk * cfg.bm // 4 + j * ty_n}];"
+                  for j in range(cfg.tm // 4)]
+        lines += [f"      let b{j} = tile_b[rb + {kk * cfg.bn // 4 + j * tx_n}];"
+                  for j in range(cfg.tn // 4)]
+        for i in range(cfg.tm):
+            splat = f"vec4<{acc}>(a{i // 4}.{_XYZW[i % 4]})"
+            for jb in range(cfg.tn // 4):
+                c = f"c{i * (cfg.tn // 4) + jb}"
+                code = f"fma({splat}, b{jb}, {c})" if acc == "f32" else f"{c} + {splat} * b{jb}"
+                lines.append(f"      {c} = {code};")
+        lines.append("    }")
+    return lines
+
+
+def _store_outputs(cfg: MatmulConfig, out: str, out_t: str, acc: str, out_vec: bool, m: int,
+                   n: int) -> list[str]:
+    """Write each invocation's tm x tn outputs (bounds checks only where a tile can stick out)."""
+    ty_n, tx_n = cfg.bm // cfg.tm, cfg.bn // cfg.tn
+    full_m, full_n = m % cfg.bm == 0, n % cfg.bn == 0
+    lines = [f"  let c_base = bz * {m * n};"]
+    for i in range(cfg.tm):
+        lines.append(f"  {{ let m = m0 + {(i // 4) * 4 * ty_n + i % 4} + ty * 4;")
+        if not full_m:
+            lines.append(f"    if (m < {m}) {{")
+        for jb in range(cfg.tn // 4):
+            c = f"c{i * (cfg.tn // 4) + jb}"
+            lines.append(f"      {{ let n = n0 + {jb * 4 * tx_n} + tx * 4;")
+            if out_vec:
+                store = f"{buffer_var(out)}[(c_base + m * {n} + n) / 4] = {c};"
+                lines.append(f"        {store}" if full_n else
+                             f"        if (n < {n}) {{ {store} }}")
+            else:
+                for j in range(4):
+                    value = f"{c}.{_XYZW[j]}" if out_t == acc else f"{out_t}({c}.{_XYZW[j]})"
+                    store = f"{buffer_var(out)}[c_base + m * {n} + n + {j}] = {value};"
+                    lines.append(f"        {store}" if full_n else
+                                 f"        if (n + {j} < {n}) {{ {store} }}")
+            lines.append("      }")
+        if not full_m:
+            lines.append("    }")
+        lines.append("  }")
+    return lines
+
+
+class _TileLoader:
+    """Loads one operand's BK x size tile per K step (stored as tile[k][i], i along rows for
+    lhs and along cols for rhs), 4-element groups spread over the invocations: ``setup`` binds
+    the per-invocation offsets once, ``fetch`` reads a step's groups into registers (one vec4
+    load each when the operand's contiguous axis allows, else four scalar loads), ``store``
+    writes them into a workgroup-memory stage. Edge groups read as zeros."""
+
+    def __init__(self, op: _Operand, tag: str, size: int, cfg: MatmulConfig, transpose: bool):
+        self.op, self.tag, self.size, self.cfg = op, tag, size, cfg
+        self.tile = f"tile_{tag}"
+        self.wide = size // 4
+        self.count = size * cfg.bk // 4
+        self.slots = -(-self.count // cfg.threads)
+        k_axis = "rows" if transpose else "cols"
+        axis = op.contiguous()
+        self.along_k = axis == k_axis or axis == ""
+        self.vec = op.vectorized()
+        self.s_mn, self.s_k = (op.sc, op.sr) if transpose else (op.sr, op.sc)
+        self.n_mn, self.n_k = (op.cols, op.rows) if transpose else (op.rows, op.cols)
+        self.start = "n0" if transpose else "m0"
+        self.full_mn = self.n_mn % size == 0
+        self.full_k = self.n_k % cfg.bk == 0
+
+    def _v(self, name: str, s: int) -> str:
+        return f"{self.tag}{name}{s}"
+
+    def _guarded(self, s: int) -> bool:
+        """Whether slot ``s`` has invocations past the last group."""
+        return s == self.slots - 1 and self.count % self.cfg.threads != 0
+
+    def setup(self) -> list[str]:
+        op, lines = self.op, []
+        for s in range(self.slots):
+            g, v = f"(lid + {s * self.cfg.threads})", self._v
+            lines.append(f"  var {v('p', s)} = vec4<{op.acc}>();")
+            if self.along_k:
+                per_row = self.cfg.bk // 4
+                lines += [f"  let {v('i', s)} = {g} / {per_row};",
+                          f"  let {v('kk', s)} = ({g} % {per_row}) * 4;",
+                          f"  let {v('mn', s)} = {self.start} + {v('i', s)};",
+                          f"  let {v('st', s)} = {v('kk', s)} * {self.wide} + {v('i', s)} / 4;",
+                          f"  let {v('lane', s)} = {v('i', s)} % 4;"]
+                base = f"bz * {op.sb} + {v('mn', s)} * {self.s_mn}"
+            else:
+                lines += [f"  let {v('kk', s)} = {g} / {self.wide};",
+                          f"  let {v('mn', s)} = {self.start} + ({g} % {self.wide}) * 4;",
+                          f"  let {v('st', s)} = {g};"]
+                base = f"bz * {op.sb} + {v('kk', s)} * {self.s_k} + {v('mn', s)} * {self.s_mn}"
+            if self.vec:
+                extra = f" + {v('kk', s)}" if self.along_k else ""
+                lines.append(f"  let {v('ad', s)} = ({base}{extra}) / 4;")
+            else:
+                lines.append(f"  let {v('ad', s)} = {base};")
+        return lines
+
+    def fetch(self, k0: str, indent: str = "") -> list[str]:
+        """Lines reading the groups of the K step starting at ``k0`` into registers."""
+        op, v, lines = self.op, self._v, []
+        ind = "    " + indent
+        buf = buffer_var(op.name)
+        for s in range(self.slots):
+            p, kg = v("p", s), f"({k0} + {v('kk', s)})"
+            conds = [f"lid + {s * self.cfg.threads} < {self.count}"] if self._guarded(s) else []
+            if self.along_k:
+                if not self.full_mn:
+                    conds.append(f"{v('mn', s)} < {self.n_mn}")
+                if self.vec:
+                    if not self.full_k:
+                        conds.append(f"{kg} < {self.n_k}")
+                    reads = [f"{p} = {buf}[{v('ad', s)} + ({k0}) / 4];"]
+                else:
+                    reads = self._scalar_reads(p, lambda j, kg=kg, s=s: (
+                        f"{v('ad', s)} + ({kg} + {j}) * {self.s_k}",
+                        None if self.full_k else f"{kg} + {j} < {self.n_k}"))
+            else:
+                if not self.full_k:
+                    conds.append(f"{kg} < {self.n_k}")
+                if self.vec:
+                    if not self.full_mn:
+                        conds.append(f"{v('mn', s)} < {self.n_mn}")
+                    reads = [f"{p} = {buf}[{v('ad', s)} + ({k0}) * {self.s_k // 4}];"]
+                else:
+                    reads = self._scalar_reads(p, lambda j, s=s: (
+                        f"{v('ad', s)} + ({k0}) * {self.s_k} + {j * self.s_mn}",
+                        None if self.full_mn else f"{v('mn', s)} + {j} < {self.n_mn}"))
+            needs_zero = bool(conds) or not self.vec
+            if needs_zero:
+                lines.append(f"{ind}{p} = vec4<{op.acc}>();")
+            if conds:
+                lines.append(f"{ind}if ({' && '.join(conds)}) {{")
+                lines += [f"{ind}  {r}" for r in reads]
+                lines.append(f"{ind}}}")
+            else:
+                lines += [f"{ind}{r}" for r in reads]
+        return lines
+
+    def _scalar_reads(self, p: str, element: Any) -> list[str]:
+        reads = []
+        for j in range(4):
+            index, cond = element(j)
+            read = f"{p}.{_XYZW[j]} = {self.op.read(index)};"
+            reads.append(read if cond is None else f"if ({cond}) {{ {read} }}")
+        return reads
+
+    def store(self, stage: str, indent: str = "") -> list[str]:
+        """Lines writing the fetched groups into workgroup-memory stage ``stage``."""
+        v, lines = self._v, []
+        ind = "    " + indent
+        off = f"({stage}) * {self.count}"
+        for s in range(self.slots):
+            body = []
+            if self.along_k:
+                for j in range(4):
+                    body.append(f"{self.tile}[{off} + {v('st', s)} + {j * self.wide}]"
+                                f"[{v('lane', s)}] = {v('p', s)}.{_XYZW[j]};")
+            else:
+                body.append(f"{self.tile}[{off} + {v('st', s)}] = {v('p', s)};")
+            if self._guarded(s):
+                lines.append(f"{ind}if (lid + {s * self.cfg.threads} < {self.count}) {{")
+                lines += [f"{ind}  {x}" for x in body]
+                lines.append(f"{ind}}}")
+            else:
+                lines += [f"{ind}{x}" for x in body]
+        return lines

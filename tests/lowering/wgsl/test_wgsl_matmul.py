@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import fborn
 import fborn.lax as lax
 import fborn.numpy  # noqa: F401
+from fborn.lowering.wgsl import routines
 from fborn.lowering.wgsl.executable import GpuExecutable
 from fborn.lowering.wgsl.routines import group_stride
 
@@ -103,3 +104,29 @@ def test_vector_products():
     np.testing.assert_allclose(got, v @ m, rtol=1e-5, atol=1e-5)
     got, _ = run(lambda x, y: [x @ y], v, v)
     np.testing.assert_allclose(got, v @ v, rtol=1e-5)
+
+
+_SHAPES = [(130, 67, 129, False, False), (64, 12, 132, False, False), (131, 16, 128, True, True)]
+_CASES = [(cfg, shape) for cfg in routines.MATMUL_CONFIGS for shape in _SHAPES]
+_CASES.append((routines.MatmulConfig(128, 128, 8, 8, 8), _SHAPES[0]))
+
+
+@pytest.mark.parametrize("cfg,shape", _CASES)
+def test_every_tiling(monkeypatch, cfg, shape):
+    """Each tiling, forced, on full and ragged tiles, vec4 and scalar loads, both layouts."""
+    m, k, n, ta, tb = shape
+    monkeypatch.setattr(routines, "MATMUL_CONFIGS", (cfg,))
+    a = rand(k, m) if ta else rand(m, k)
+    b = rand(n, k) if tb else rand(k, n)
+    dims = (((0,) if ta else (1,), (1,) if tb else (0,)), ((), ()))
+    got, exe = run(lambda x, y: [lax.dot_general(x, y, dims)], a, b)
+    assert f"@workgroup_size({cfg.threads})" in exe.kernels[0].source
+    np.testing.assert_allclose(got, reference(a, b, dims), rtol=1e-4, atol=1e-4)
+
+
+def test_config_choice_spreads_small_products():
+    limits = routines.Limits(workgroup_bytes=49152)
+    assert routines.choose_config(1, 4096, 4096, limits) == routines.MATMUL_CONFIGS[0]
+    assert routines.choose_config(1, 128, 128, limits) == routines.MATMUL_CONFIGS[-1]
+    assert routines.choose_config(1, 1024, 1024, limits) == routines.MATMUL_CONFIGS[1]
+    assert not routines.choose_config(1, 4096, 784, routines.Limits(workgroup_bytes=8192)).double

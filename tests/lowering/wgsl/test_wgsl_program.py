@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fborn
-import fborn.lax as lax
 import fborn.numpy as fnp
 from fborn.core.errors import FbornDtypeError
 from fborn.core.gpu_array import GpuArray
@@ -105,12 +104,17 @@ def test_gpu_resident_outputs_and_replay():
     assert "fn main" in exe.as_text()
 
 
-def test_unsupported_statements_raise_naming_them():
+def test_primitives_without_lowering_raise_naming_them():
+    from fborn.core.primitive import Primitive
+
+    twice_p = Primitive("twice_for_test")
+    twice_p.def_abstract_eval(lambda a: a)
+    twice_p.def_impl(lambda a: a * 2)
     x = np.ones(4, np.float32)
-    with pytest.raises(LoweringError, match="sort"):
-        compile_gpu(lambda v: lax.sort(v), x)
-    with pytest.raises(LoweringError, match="control flow"):
-        compile_gpu(lambda v: lax.fori_loop(0, 3, lambda i, c: c * 2, v), x)
+    with pytest.raises(LoweringError, match="twice_for_test"):
+        compile_gpu(lambda v: twice_p.bind(v), x)
+    out = twice_p.bind(device_put(x))  # eager: falls back to the host reference
+    np.testing.assert_array_equal(np.asarray(out), 2 * x)
 
 
 def test_float64_raises_a_dtype_error(x64):

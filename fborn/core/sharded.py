@@ -1,0 +1,127 @@
+"""``ShardedArray``: a concrete array split over devices along one axis (pmap's outputs).
+
+It behaves as an ordinary ``fborn.Array``: its aval is the global one, operators and
+``fborn.numpy`` functions take it, and ``np.asarray(x)`` gathers the shards (once; the gathered
+copy is kept, since the array never changes). ``pmap`` takes a ShardedArray split along the
+axis it maps without gathering it, so a training loop's parameters stay on their devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fborn.core.array import Array, ArrayImpl, Device
+from fborn.core.aval import ShapedArray
+
+
+class Shard:
+    """One device's piece of a ShardedArray: ``device``, ``index`` (the global slice it holds)
+    and ``data`` (an Array)."""
+
+    __slots__ = ("device", "index", "data")
+
+    def __init__(self, device: Device, index: tuple[Any, ...], data: ArrayImpl):
+        self.device, self.index, self.data = device, index, data
+
+    def __repr__(self) -> str:
+        return f"Shard(device={self.device!r}, index={self.index}, data={self.data!r})"
+
+
+class ShardedArray(Array):
+    """An array whose slices along ``axis`` live on ``devices`` (one shard each, the axis
+    removed); ``axis=None`` means every device holds the whole (replicated) value."""
+
+    __slots__ = ("aval", "shards", "axis", "_devices", "_host")
+
+    def __init__(self, shards: list[np.ndarray], axis: int | None, devices: list[Device],
+                 weak_type: bool = False):
+        if not shards or len(shards) != len(devices):
+            raise ValueError(f"ShardedArray needs one shard per device, got {len(shards)} "
+                             f"shards for {len(devices)} devices")
+        self.shards = [s if type(s) is ArrayImpl else ArrayImpl(s, weak_type, d)
+                       for s, d in zip(shards, devices, strict=True)]
+        self.axis = axis
+        self._devices = list(devices)
+        first = self.shards[0].aval
+        shape = first.shape if axis is None else \
+            (*first.shape[:axis], len(shards), *first.shape[axis:])
+        self.aval = ShapedArray(shape, first.dtype, weak_type)
+        self._host: np.ndarray | None = None
+
+    @property
+    def _value(self) -> np.ndarray:
+        """The gathered value (computed on first use, read-only)."""
+        if self._host is None:
+            parts = [s._value for s in self.shards]
+            host = parts[0] if self.axis is None else np.stack(parts, axis=self.axis)
+            if host.flags.writeable:
+                host.flags.writeable = False
+            self._host = host
+        return self._host
+
+    @property
+    def device(self) -> Device:
+        if len(self._devices) == 1:
+            return self._devices[0]
+        raise ValueError(f"the array is sharded over {len(self._devices)} devices; use "
+                         f".devices() or .addressable_shards")
+
+    def devices(self) -> set[Device]:
+        return set(self._devices)
+
+    @property
+    def addressable_shards(self) -> list[Shard]:
+        """This process's shards, in device order."""
+        out = []
+        for i, (d, s) in enumerate(zip(self._devices, self.shards, strict=True)):
+            index = (slice(None),) * self.aval.ndim if self.axis is None else \
+                (*(slice(None),) * self.axis, slice(i, i + 1))
+            out.append(Shard(d, index, s))
+        return out
+
+    def block_until_ready(self) -> ShardedArray:
+        """CPU shards are always ready; returns self."""
+        return self
+
+    def copy_to_host_async(self) -> None:
+        """Gather the shards now."""
+        self._value  # noqa: B018
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        value = self._value
+        if dtype is not None and np.dtype(dtype) != value.dtype:
+            return value.astype(dtype)
+        return value.copy() if copy else value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __int__(self) -> int:
+        return int(self._value)
+
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __index__(self) -> int:
+        return self._value.__index__()
+
+    def item(self, *args: Any) -> Any:
+        """The element as a Python scalar."""
+        return self._value.item(*args)
+
+    def tolist(self) -> Any:
+        """The array as nested Python lists."""
+        return self._value.tolist()
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._value, separator=", ", prefix="Array(")
+        return f"Array({body}, dtype={self.aval.dtype.name}, sharded over " \
+               f"{len(self._devices)} devices)"
+
+    def __str__(self) -> str:
+        return str(self._value)
+
+    def __reduce__(self) -> Any:
+        return (ArrayImpl, (np.array(self._value), self.aval.weak_type))
