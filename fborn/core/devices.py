@@ -64,10 +64,19 @@ def gpu_device(index: int, name: str = "gpu") -> Device:
 
 
 def devices(backend: str | None = None) -> list[Device]:
-    """The devices of ``backend`` (``"cpu"`` or ``"gpu"``; default ``default_backend()``).
+    """The devices of ``backend`` (``"cpu"`` or ``"gpu"``; default ``default_backend()``) in
+    every process: after ``fborn.distributed.initialize()`` those of the other MPI processes
+    follow in process order (with their ``process_index``).
 
     Raises ValueError for an unknown backend and ``fborn.errors.GpuError`` (an FbornError)
     when ``"gpu"`` is asked for and wgpu finds no adapter."""
+    from fborn.distributed import global_devices
+
+    return global_devices(local_devices(backend))
+
+
+def local_devices(backend: str | None = None) -> list[Device]:
+    """The devices of ``backend`` attached to this process."""
     backend = default_backend() if backend is None else str(backend).lower()
     if backend == "cpu":
         return [cpu_device(i) for i in range(_num_cpu_devices())]
@@ -80,12 +89,6 @@ def devices(backend: str | None = None) -> list[Device]:
         return [gpu_device(i.index, i.name) for i in infos]
     raise ValueError(f"unknown backend {backend!r}; fborn has the backends "
                      f"{', '.join(PLATFORMS)}")
-
-
-def local_devices(backend: str | None = None) -> list[Device]:
-    """The devices of ``backend`` attached to this process (all of them: fborn runs in one
-    process)."""
-    return devices(backend)
 
 
 def _put_leaf(x: Any, device: Device) -> Any:

@@ -113,7 +113,8 @@ _reduce_batch(psum_p, lax.reduce_sum, _scale)
 _reduce_batch(pmax_p, lax.reduce_max, lambda x, size: x)
 _reduce_batch(pmin_p, lax.reduce_min, lambda x, size: x)
 rules.deflinear(psum_p)
-psum_p.transpose = lambda ct, x, *, axis_name: [ct]
+# The cotangent of a sum over the axis is itself summed over the axis (as in JAX).
+psum_p.transpose = lambda ct, x, *, axis_name: [psum_p.bind(ct, axis_name=axis_name)]
 
 
 def _gather_batch(axis_data: Any, values: list, dims: list, *, axis_name: Any, axis: int,

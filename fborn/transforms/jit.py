@@ -70,10 +70,24 @@ def _evaluate(jaxpr: ClosedJaxpr, *values: np.ndarray) -> list[np.ndarray]:
 
 
 def compiled(jaxpr: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
-    """The native executable for ``jaxpr`` (numba backend, loaded on first use)."""
-    from fborn.lowering.numba.compile import executable_for
+    """The native executable for ``jaxpr`` (numba backend, loaded on first use). A jaxpr that
+    holds collectives or pmap calls runs as compiled segments between host-side exchanges."""
+    hit = _compiled.get(id(jaxpr))
+    if hit is not None and hit[0] is jaxpr:
+        return hit[1]
+    from fborn.transforms.pmap import SplitProgram, needs_host
 
-    return executable_for(jaxpr)
+    if needs_host(jaxpr.jaxpr):
+        program: Callable[..., list[np.ndarray]] = SplitProgram(jaxpr)
+    else:
+        from fborn.lowering.numba.compile import executable_for
+
+        program = executable_for(jaxpr)
+    _compiled[id(jaxpr)] = (jaxpr, program)
+    return program
+
+
+_compiled: dict[int, tuple[ClosedJaxpr, Callable[..., list[np.ndarray]]]] = {}
 
 
 @jit_p.def_impl

@@ -23,9 +23,8 @@ Design
   device waits forever.
 * Outputs are ``ShardedArray``s (``fborn/core/sharded.py``): ordinary arrays whose shards stay
   per device; a ShardedArray split along the mapped axis goes back into pmap without a gather.
-* ``jit`` of a jaxpr that holds ``pmap_p`` (or a collective) cannot be one numba function: this
-  module wraps ``fborn.transforms.jit.compiled`` so that such jaxprs become ``SplitProgram``s
-  too (the hook ``jit.compiled`` should call ``needs_host``/``SplitProgram`` itself).
+* ``jit`` of a jaxpr that holds ``pmap_p`` (or a collective) cannot be one numba function:
+  ``fborn.transforms.jit.compiled`` runs such jaxprs as ``SplitProgram``s.
 
 Devices are the CPU devices of ``fborn.local_devices("cpu")`` (``FBORN_NUM_CPU_DEVICES=N``);
 GPU devices are not driven yet (the per-device programs run on the CPU). numba kernels hold the
@@ -252,7 +251,7 @@ def _segment_executable(closed: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
         from fborn.lowering.schedule import LoweringError
 
         try:
-            return _numba_compiled(closed)
+            return jit_module.compiled(closed)
         except LoweringError:
             pass
     return functools.partial(jit_module._evaluate, closed)
@@ -319,34 +318,6 @@ class SplitProgram:
         return [np.asarray(read(a)) for a in jaxpr.outvars]
 
 
-_numba_compiled = jit_module.compiled
-
-
-def _compiled_with_host(closed: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
-    """``jit``'s compiler, extended to jaxprs holding pmap calls or collectives."""
-    if needs_host(closed.jaxpr):
-        return _split_program(closed)
-    return _numba_compiled(closed)
-
-
-_programs: dict[int, tuple[ClosedJaxpr, SplitProgram]] = {}
-_programs_lock = threading.Lock()
-
-
-def _split_program(closed: ClosedJaxpr) -> SplitProgram:
-    with _programs_lock:
-        hit = _programs.get(id(closed))
-        if hit is not None and hit[0] is closed:
-            return hit[1]
-    program = SplitProgram(closed)
-    with _programs_lock:
-        _programs[id(closed)] = (closed, program)
-    return program
-
-
-jit_module.compiled = _compiled_with_host
-
-
 # --- running on the devices --------------------------------------------------------------------
 
 def _shards_of(value: Any, axis: int | None, aval: ShapedArray, devices: tuple[Device, ...]
@@ -364,10 +335,8 @@ def _shards_of(value: Any, axis: int | None, aval: ShapedArray, devices: tuple[D
 
 
 def _program_for(closed: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
-    if needs_host(closed.jaxpr):
-        return _split_program(closed)
-    if config.jit_compiler == "numba":
-        return _numba_compiled(closed)
+    if needs_host(closed.jaxpr) or config.jit_compiler == "numba":
+        return jit_module.compiled(closed)
     return functools.partial(jit_module._evaluate, closed)
 
 
