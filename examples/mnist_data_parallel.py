@@ -3,11 +3,14 @@ of each global batch, gradients are averaged across devices with pmean, and ever
 the same Adam update to its copy of the parameters.
 
     FBORN_NUM_CPU_DEVICES=4 python examples/mnist_data_parallel.py          # 4 CPU devices
+    python examples/mnist_data_parallel.py --device gpu                     # every GPU
     FBORN_NUM_CPU_DEVICES=2 mpiexec -n 2 python -m mpi4py examples/mnist_data_parallel.py --mpi
     python examples/mnist_data_parallel.py predict --load mnist_data_parallel.fbc
 
 The flags are those of mnist_mlp.py (`--batch-size` is the global batch, split evenly over all
-devices of all processes), plus `--mpi` to join the MPI job the script was launched in.
+devices of all processes), plus `--mpi` to join the MPI job the script was launched in. With
+`--device gpu` (or FBORN_PLATFORM=gpu) each GPU adapter is a device: parameters and optimizer
+state stay on the GPUs, and the gradients are averaged through the host.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ from fborn.tree_util import tree_map  # noqa: E402
 AXIS = "batch"
 
 
-def make_parallel_step(loss_fn: Any, optimizer: optim.GradientTransformation) -> Any:
+def make_parallel_step(loss_fn: Any, optimizer: optim.GradientTransformation,
+                       devices: list[fborn.Device] | None = None) -> Any:
     """A pmapped ``step(params, opt_state, x, y) -> (params, opt_state, loss)``: each device
-    differentiates ``loss_fn`` on its slice, gradients and loss are averaged over devices."""
+    differentiates ``loss_fn`` on its slice, gradients and loss are averaged over devices
+    (``devices``: those of every process, default: ``fborn.devices()``)."""
 
     def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
         loss, grads = fborn.value_and_grad(loss_fn)(params, x, y)
@@ -43,7 +48,7 @@ def make_parallel_step(loss_fn: Any, optimizer: optim.GradientTransformation) ->
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optim.apply_updates(params, updates), opt_state, loss
 
-    return fborn.pmap(step, axis_name=AXIS)
+    return fborn.pmap(step, axis_name=AXIS, devices=devices)
 
 
 def replicate(tree: Any, count: int) -> Any:
@@ -52,8 +57,13 @@ def replicate(tree: Any, count: int) -> Any:
 
 
 def unreplicate(tree: Any) -> Any:
-    """Device 0's copy of every leaf."""
-    return tree_map(lambda leaf: np.asarray(leaf)[0], tree)
+    """Device 0's copy of every leaf (read from that device alone)."""
+    def first(leaf: Any) -> np.ndarray:
+        if isinstance(leaf, fborn.Array) and hasattr(leaf, "addressable_shards"):
+            return np.asarray(leaf.addressable_shards[0].data)
+        return np.asarray(leaf)[0]
+
+    return tree_map(first, tree)
 
 
 def shard(batch: tuple[np.ndarray, ...], count: int, global_count: int) -> list[np.ndarray]:
@@ -66,7 +76,9 @@ def shard(batch: tuple[np.ndarray, ...], count: int, global_count: int) -> list[
 def train(args: Any) -> float:
     """Train data-parallel, print each epoch, save a checkpoint (process 0); returns the
     final test accuracy."""
-    count = len(fborn.local_devices("cpu"))
+    platform = args.device or fborn.default_backend()
+    devices = fborn.devices(platform)
+    count = len(fborn.local_devices(platform))
     global_count = count * distributed.process_count()
     if args.batch_size % global_count:
         raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of the "
@@ -80,13 +92,13 @@ def train(args: Any) -> float:
     def loss_fn(model: Any, x: Any, y: Any) -> Any:
         return fnp.mean(nn.softmax_cross_entropy_with_integer_labels(model(x), y))
 
-    step = make_parallel_step(loss_fn, optimizer)
+    step = make_parallel_step(loss_fn, optimizer, devices)
     params, state = replicate(model, count), replicate(opt_state, count)
     predict = fborn.jit(lambda model, x: model(x))
     leader = distributed.process_index() == 0
     if leader:
         print(f"{len(x_train)} training and {len(x_test)} test images on {global_count} "
-              f"devices ({distributed.process_count()} processes), global batch "
+              f"{platform} devices ({distributed.process_count()} processes), global batch "
               f"{args.batch_size}")
     test_accuracy = 0.0
     for epoch in range(1, args.epochs + 1):
@@ -102,7 +114,7 @@ def train(args: Any) -> float:
         seconds = time.perf_counter() - start
         model = unreplicate(params)
         test_accuracy = training.accuracy(predict, model, x_test, y_test)
-        mean_loss = float(np.mean([np.asarray(v)[0] for v in losses]))
+        mean_loss = float(np.mean([unreplicate(v) for v in losses]))
         if leader:
             print(f"epoch {epoch:2d}  train loss {mean_loss:.4f}  test accuracy "
                   f"{test_accuracy:.4f}  ({len(batches) * args.batch_size / seconds:,.0f} "

@@ -4,6 +4,7 @@ It behaves as an ordinary ``fborn.Array``: its aval is the global one, operators
 ``fborn.numpy`` functions take it, and ``np.asarray(x)`` gathers the shards (once; the gathered
 copy is kept, since the array never changes). ``pmap`` takes a ShardedArray split along the
 axis it maps without gathering it, so a training loop's parameters stay on their devices.
+Shards on GPU devices are ``GpuArray``s: they stay in their GPU's memory until gathered.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import numpy as np
 
 from fborn.core.array import Array, ArrayImpl, Device
 from fborn.core.aval import ShapedArray
+from fborn.core.gpu_array import GpuArray
 
 
 class Shard:
     """One device's piece of a ShardedArray: ``device``, ``index`` (the global slice it holds)
-    and ``data`` (an Array)."""
+    and ``data`` (an Array: a GpuArray on a GPU device)."""
 
     __slots__ = ("device", "index", "data")
 
-    def __init__(self, device: Device, index: tuple[Any, ...], data: ArrayImpl):
+    def __init__(self, device: Device, index: tuple[Any, ...], data: Array):
         self.device, self.index, self.data = device, index, data
 
     def __repr__(self) -> str:
@@ -31,17 +33,19 @@ class Shard:
 
 class ShardedArray(Array):
     """An array whose slices along ``axis`` live on ``devices`` (one shard each, the axis
-    removed); ``axis=None`` means every device holds the whole (replicated) value."""
+    removed); ``axis=None`` means every device holds the whole (replicated) value. Shards are
+    numpy arrays or Arrays (kept as they are, GpuArrays included)."""
 
     __slots__ = ("aval", "shards", "axis", "_devices", "_host")
 
-    def __init__(self, shards: list[np.ndarray], axis: int | None, devices: list[Device],
+    def __init__(self, shards: list[Any], axis: int | None, devices: list[Device],
                  weak_type: bool = False):
         if not shards or len(shards) != len(devices):
             raise ValueError(f"ShardedArray needs one shard per device, got {len(shards)} "
                              f"shards for {len(devices)} devices")
-        self.shards = [s if type(s) is ArrayImpl else ArrayImpl(s, weak_type, d)
-                       for s, d in zip(shards, devices, strict=True)]
+        self.shards: list[Array] = [s if type(s) in (ArrayImpl, GpuArray) else
+                                    ArrayImpl(np.asarray(s), weak_type, d)
+                                    for s, d in zip(shards, devices, strict=True)]
         self.axis = axis
         self._devices = list(devices)
         first = self.shards[0].aval
@@ -82,7 +86,11 @@ class ShardedArray(Array):
         return out
 
     def block_until_ready(self) -> ShardedArray:
-        """CPU shards are always ready; returns self."""
+        """Wait for the GPU shards' computations (CPU shards are always ready); returns
+        self."""
+        for s in self.shards:
+            if type(s) is GpuArray:
+                s.block_until_ready()
         return self
 
     def copy_to_host_async(self) -> None:

@@ -10,9 +10,10 @@ Design
 * Running. Each local device gets a thread (device 0 runs on the calling thread, so MPI is only
   ever called from the main thread). The per-device program (``SplitProgram``) is the jaxpr cut
   at the equations that need the host: collectives, and calls or loops that contain them.
-  Between cuts, the collective-free segments are compiled once with numba (``jit``'s compiler)
-  and shared by all devices; a cut equation is bound under a ``DeviceInterpreter``, which runs
-  collectives through an ``Exchange`` and everything else with the reference implementations
+  Between cuts, the collective-free segments are compiled once with numba (``jit``'s compiler,
+  on first use) and shared by the CPU devices; a cut equation is bound under a
+  ``DeviceInterpreter``, which runs collectives through an ``Exchange`` (consecutive
+  independent ones together) and everything else with the reference implementations
   (a ``scan`` whose body holds a ``psum`` is interpreted; each step's ``psum`` meets the other
   devices').
 * Collectives. An ``Exchange`` is a barrier plus one slot per local device: every device writes
@@ -21,13 +22,23 @@ Design
   member's result on the host in a fixed order (so all members and processes agree bitwise),
   and a second barrier releases the devices. A failure on one device aborts the barrier so no
   device waits forever.
+* GPU devices. A GPU device's thread runs the same ``SplitProgram`` with each segment compiled
+  by the WGSL backend for that device's GPU (``executable_for``); values stay ``GpuArray``s on
+  it. WebGPU has no peer-to-peer copies, so collectives stage through the host: consecutive
+  independent collectives form one group, whose operands each device reads back with one
+  submit (the devices' reads run in parallel threads) from mapped staging memory straight into
+  reused host arrays (``Scratch``: fresh large arrays cost page faults), one exchange reduces
+  them on the host in the fixed order above, and each device uploads the results to its GPU.
+  Inputs are sliced on the host and uploaded by each device's thread, so the copies to the GPUs
+  overlap. A psum, pmax or pmin over a single device never leaves the GPU. Devices of both
+  platforms may be mixed in one pmap (each runs its own backend; they meet in the exchange).
 * Outputs are ``ShardedArray``s (``fborn/core/sharded.py``): ordinary arrays whose shards stay
   per device; a ShardedArray split along the mapped axis goes back into pmap without a gather.
 * ``jit`` of a jaxpr that holds ``pmap_p`` (or a collective) cannot be one numba function:
   ``fborn.transforms.jit.compiled`` runs such jaxprs as ``SplitProgram``s.
 
-Devices are the CPU devices of ``fborn.local_devices("cpu")`` (``FBORN_NUM_CPU_DEVICES=N``);
-GPU devices are not driven yet (the per-device programs run on the CPU). numba kernels hold the
+Devices default to ``fborn.local_devices()`` (the CPU devices, ``FBORN_NUM_CPU_DEVICES=N``, or
+with ``FBORN_PLATFORM=gpu`` one device per GPU adapter). numba kernels hold the
 GIL (the renderer does not ask for ``nogil``), so device threads overlap only in numpy and
 BLAS; the CPU parallelism of each kernel is numba's own.
 
@@ -86,8 +97,9 @@ COLLECTIVES = frozenset({coll.psum_p, coll.pmax_p, coll.pmin_p, coll.all_gather_
 # --- devices -----------------------------------------------------------------------------------
 
 def local_device_list() -> list[Device]:
-    """This process's CPU devices (``FBORN_NUM_CPU_DEVICES`` of them, read at each call)."""
-    return local_devices(backend="cpu")
+    """This process's devices of the default backend (``FBORN_PLATFORM``; the CPU devices,
+    ``FBORN_NUM_CPU_DEVICES`` of them, unless it says ``gpu``), read at each call."""
+    return local_devices()
 
 
 def _choose_devices(size: int, devices: Sequence[Device] | None) -> tuple[Device, ...]:
@@ -101,9 +113,11 @@ def _choose_devices(size: int, devices: Sequence[Device] | None) -> tuple[Device
         return tuple(mine)
     available = local_device_list()
     if size > len(available):
+        hint = "the machine has fewer GPU adapters" if available[0].platform == "gpu" else \
+            f"set FBORN_NUM_CPU_DEVICES={size} before fborn creates its devices"
         raise ValueError(f"compiling computation that requires {size} logical devices, but "
                          f"only {len(available)} devices are available (num_replicas={size}); "
-                         f"set FBORN_NUM_CPU_DEVICES={size} before fborn creates its devices")
+                         f"{hint}")
     return tuple(available[:size])
 
 
@@ -116,7 +130,7 @@ def _names(axis_name: Any) -> tuple[Any, ...]:
 def _combine(prim: Primitive, members: np.ndarray, params: dict, first: int, count: int
              ) -> list[np.ndarray]:
     """Results of members ``first .. first + count`` of a collective, given every member's
-    operand stacked along axis 0 of ``members``."""
+    operand stacked along axis 0 of ``members`` (no result is a view of ``members``)."""
     if prim is coll.psum_p:
         return [np.sum(members, axis=0, dtype=members.dtype)] * count
     if prim is coll.pmax_p:
@@ -129,11 +143,11 @@ def _combine(prim: Primitive, members: np.ndarray, params: dict, first: int, cou
             axis = params["axis"]
             shape = out.shape
             out = out.reshape(*shape[:axis], shape[axis] * shape[axis + 1], *shape[axis + 2:])
-        return [np.ascontiguousarray(out)] * count
+        return [np.array(out)] * count  # a copy: ``members`` may be reused scratch memory
     if prim is coll.ppermute_p:
         sources = {dst: src for src, dst in params["perm"]}
         zero = np.zeros_like(members[0])
-        return [members[sources[m]] if m in sources else zero
+        return [members[sources[m]].copy() if m in sources else zero
                 for m in range(first, first + count)]
     assert prim is coll.psum_scatter_p
     dim = params["scatter_dimension"]
@@ -158,40 +172,91 @@ class Exchange:
     def abort(self) -> None:
         self.barrier.abort()
 
-    def run(self, index: int, prim: Primitive, value: np.ndarray | None, params: dict
-            ) -> np.ndarray:
-        """Member ``index``'s result of collective ``prim`` on its operand ``value``."""
+    def check(self, params: dict) -> None:
+        """Raise NameError unless the collective reduces over this pmap's axis."""
         names = _names(params["axis_name"])
         if names != (self.axis_name,):
             raise NameError(f"unbound axis name: {[n for n in names if n != self.axis_name][0]}"
                             f". A collective inside pmap(axis_name={self.axis_name!r}) can only "
                             f"reduce over that axis.")
-        if prim is coll.axis_index_p:
-            return np.asarray(self.first + index, np.int32)
-        self.slots[index] = value
+
+    def run(self, index: int, prim: Primitive, value: np.ndarray | None, params: dict
+            ) -> np.ndarray:
+        """Member ``index``'s result of collective ``prim`` on its operand ``value``."""
+        return self.run_many(index, [(prim, value, params)])[0]
+
+    def run_many(self, index: int, items: Sequence[tuple[Primitive, np.ndarray | None, dict]]
+                 ) -> list[np.ndarray]:
+        """Member ``index``'s results of the collectives ``items`` (primitive, operand, params),
+        exchanged in one meeting of the members."""
+        for _, _, params in items:
+            self.check(params)
+        if all(prim is coll.axis_index_p for prim, _, _ in items):
+            return [np.asarray(self.first + index, np.int32) for _ in items]
+        self.slots[index] = [value for _, value, _ in items]
         self.barrier.wait()
         if index == 0:
             try:
-                members = distributed.allgather(np.stack(self.slots))
-                self.result = _combine(prim, members, params, self.first, self.count)
+                self.result = [self._combine_item(k, prim, params)
+                               for k, (prim, _, params) in enumerate(items)]
             except BaseException as e:  # every member raises it
                 self.result = e
         self.barrier.wait()
         result = self.result
         if isinstance(result, BaseException):
             raise result
-        return result[index]
+        return [r[index] for r in result]
+
+    def _combine_item(self, k: int, prim: Primitive, params: dict) -> list[np.ndarray]:
+        if prim is coll.axis_index_p:
+            return [np.asarray(self.first + i, np.int32) for i in range(self.count)]
+        parts = [np.asarray(slot[k]) for slot in self.slots]
+        stacked = SCRATCH.take((len(parts), *parts[0].shape), parts[0].dtype)
+        try:
+            np.stack(parts, out=stacked)
+            return _combine(prim, distributed.allgather(stacked), params, self.first,
+                            self.count)
+        finally:
+            SCRATCH.give([stacked])
 
 
 class DeviceInterpreter(Interpreter):
     """The interpreter of one device's thread: collectives go through the exchange, every
-    other primitive runs eagerly (reference implementations, compiled jit calls)."""
+    other primitive runs eagerly (reference implementations, compiled jit calls). ``gpu`` is
+    the device's opened GPU (``wgsl.device.Gpu``), None for a CPU device."""
 
     name = "pmap_device"
 
-    def __init__(self, exchange: Exchange, index: int):
+    def __init__(self, exchange: Exchange, index: int, gpu: Any = None):
         self.exchange = exchange
         self.index = index
+        self.gpu = gpu
+
+    def run_collectives(self, eqns: Sequence[JaxprEqn], args: Sequence[Any]) -> list[Any]:
+        """The results of the independent collective equations ``eqns`` on their operands
+        ``args`` (one per equation; None for ``axis_index``), exchanged together: GPU operands
+        are read back with one submit and the results uploaded to this device's GPU."""
+        exchange = self.exchange
+        results: list[Any] = [None] * len(eqns)
+        pending = []
+        for k, (eqn, arg) in enumerate(zip(eqns, args, strict=True)):
+            exchange.check(eqn.params)
+            if exchange.count == 1 and exchange.axis_size == 1 and \
+                    eqn.primitive in (coll.psum_p, coll.pmax_p, coll.pmin_p):
+                results[k] = arg  # a reduction over one member is the operand itself
+            else:
+                pending.append(k)
+        hosts, borrowed = _read_back([args[k] for k in pending], self.gpu)
+        try:
+            outs = exchange.run_many(self.index, [(eqns[k].primitive, h, eqns[k].params)
+                                                  for k, h in zip(pending, hosts, strict=True)])
+        finally:
+            SCRATCH.give(borrowed)
+        for k, out in zip(pending, outs, strict=True):
+            aval = eqns[k].outvars[0].aval
+            host = np.asarray(out, aval.dtype)
+            results[k] = host if self.gpu is None else _upload(host, aval, self.gpu)
+        return results
 
     def process_primitive(self, prim: Primitive, args: Sequence[Any], params: dict) -> Any:
         if prim not in COLLECTIVES:
@@ -200,6 +265,107 @@ class DeviceInterpreter(Interpreter):
         out = self.exchange.run(self.index, prim, value, params)
         aval = prim.abstract_eval(*[get_aval(a) for a in args], **params)
         return ArrayImpl(np.asarray(out, aval.dtype), aval.weak_type)
+
+
+class Scratch:
+    """Host arrays reused across collectives, by (shape, dtype): each ``take`` owns its array
+    until ``give``. Reuse matters: a fresh large array costs page faults on first touch (on
+    some VMs a few GB/s), more than the copy itself. Holds at most ``cap`` idle bytes."""
+
+    def __init__(self, cap: int = 1 << 30):
+        self.cap = cap
+        self.lock = threading.Lock()
+        self.free: dict[tuple[Any, ...], list[np.ndarray]] = {}
+        self.idle = 0
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        with self.lock:
+            stack = self.free.get((shape, np.dtype(dtype)))
+            if stack:
+                out = stack.pop()
+                self.idle -= out.nbytes
+                return out
+        return np.empty(shape, dtype)
+
+    def give(self, arrays: Sequence[np.ndarray]) -> None:
+        with self.lock:
+            for a in arrays:
+                if self.idle + a.nbytes <= self.cap:
+                    self.free.setdefault((a.shape, a.dtype), []).append(a)
+                    self.idle += a.nbytes
+
+
+SCRATCH = Scratch()
+
+
+def _read_back(values: Sequence[Any], device: Any
+               ) -> tuple[list[np.ndarray | None], list[np.ndarray]]:
+    """Host copies of ``values`` and the scratch arrays among them (to give back once used);
+    those on ``device`` (a GPU) are copied to staging buffers with one submit, then from the
+    mapped staging memory straight into scratch arrays."""
+    from fborn.core.gpu_array import GpuArray
+
+    out: list[np.ndarray | None] = []
+    on_gpu = []
+    for i, v in enumerate(values):
+        if type(v) is GpuArray and device is not None and v.device_buffer.gpu is device:
+            on_gpu.append(i)
+            out.append(None)
+        else:
+            out.append(None if v is None else np.asarray(v))
+    if not on_gpu:
+        return out, []
+    from fborn.lowering.wgsl.device import storage_bytes, storage_dtype
+
+    encoder = device.device.create_command_encoder()
+    staged = []
+    for i in on_gpu:
+        aval = values[i].aval
+        nbytes = storage_bytes(aval.size, aval.dtype)
+        stage = device.staging.acquire(nbytes) if nbytes else None
+        if stage is not None:
+            encoder.copy_buffer_to_buffer(values[i].device_buffer.buffer, 0, stage, 0, nbytes)
+        staged.append((i, stage, nbytes))
+    device.queue.submit([encoder.finish()])
+    borrowed = []
+    for i, stage, nbytes in staged:
+        aval = values[i].aval
+        stored = storage_dtype(aval.dtype)
+        host = SCRATCH.take(aval.shape, stored)
+        if stage is not None:
+            stage.map_sync(device.wgpu.MapMode.READ, 0, nbytes)
+            mapped = np.frombuffer(stage.read_mapped(0, nbytes, copy=False), np.uint8)
+            np.copyto(host.reshape(-1), mapped[:aval.size * stored.itemsize].view(stored))
+            stage.unmap()
+            device.staging.release(stage)
+        if stored != aval.dtype:  # bool, stored as uint32
+            out[i] = host != 0
+            SCRATCH.give([host])
+        else:
+            out[i] = host
+            borrowed.append(host)
+    return out, borrowed
+
+
+def _upload(host: np.ndarray, aval: ShapedArray, device: Any) -> Any:
+    """``host`` as a GpuArray of ``aval`` on ``device`` (an opened GPU)."""
+    from fborn.core.gpu_array import GpuArray
+    from fborn.lowering.wgsl.executable import fborn_device
+
+    return GpuArray(device.upload(np.ascontiguousarray(host, aval.dtype), aval.dtype),
+                    ShapedArray(aval.shape, aval.dtype, aval.weak_type), fborn_device(device))
+
+
+def _to_device(value: Any, aval: ShapedArray, device: Any) -> Any:
+    """An operand as this device wants it: a GpuArray on ``device`` (a GPU), or a numpy
+    array (``device`` None)."""
+    from fborn.core.gpu_array import GpuArray
+
+    if device is None:
+        return value if type(value) is np.ndarray else np.asarray(value)
+    if type(value) is GpuArray and value.device_buffer.gpu is device:
+        return value
+    return _upload(np.asarray(value), aval, device)
 
 
 # --- programs cut at host equations ------------------------------------------------------------
@@ -227,9 +393,10 @@ def needs_host(jaxpr: Jaxpr) -> bool:
 
 
 class _Segment:
-    """Consecutive equations compiled as one program: reads ``invars``, writes ``outvars``."""
+    """Consecutive equations compiled as one program: reads ``invars``, writes ``outvars``;
+    ``fn`` runs it with numba, ``run_gpu`` on a GPU (compiled for each GPU on first use)."""
 
-    __slots__ = ("invars", "outvars", "fn", "closed")
+    __slots__ = ("invars", "outvars", "_fn", "closed", "weak")
 
     def __init__(self, eqns: list[JaxprEqn], live_after: set[int]):
         defined: set[int] = set()
@@ -243,7 +410,24 @@ class _Segment:
         self.invars = invars
         self.outvars = [v for e in eqns for v in e.outvars if id(v) in live_after]
         self.closed = ClosedJaxpr(Jaxpr([], invars, self.outvars, eqns), [])
-        self.fn = _segment_executable(self.closed)
+        self.weak = [v.aval.weak_type for v in self.outvars]
+        self._fn: Callable[..., list[np.ndarray]] | None = None
+
+    @property
+    def fn(self) -> Callable[..., list[np.ndarray]]:
+        """The host executable (compiled on first use)."""
+        if self._fn is None:
+            self._fn = _segment_executable(self.closed)
+        return self._fn
+
+    def run_gpu(self, device: Any, values: Sequence[Any]) -> list[Any]:
+        """Run on the opened GPU ``device``; returns GpuArrays (nothing is read back)."""
+        from fborn.lowering.wgsl.executable import executable_for
+
+        if not self.outvars:
+            return []
+        return executable_for(self.closed, device).call_on_device(*values,
+                                                                   weak_types=self.weak)
 
 
 def _segment_executable(closed: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
@@ -257,26 +441,62 @@ def _segment_executable(closed: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
     return functools.partial(jit_module._evaluate, closed)
 
 
+class _Collectives:
+    """Consecutive collective equations, none reading another's result: exchanged together."""
+
+    __slots__ = ("eqns", "outputs")
+
+    def __init__(self, eqn: JaxprEqn):
+        self.eqns = [eqn]
+        self.outputs = {id(v) for v in eqn.outvars}
+
+    def admits(self, eqn: JaxprEqn) -> bool:
+        return eqn.primitive in COLLECTIVES and not any(
+            isinstance(a, Var) and id(a) in self.outputs for a in eqn.invars)
+
+    def add(self, eqn: JaxprEqn) -> None:
+        self.eqns.append(eqn)
+        self.outputs.update(id(v) for v in eqn.outvars)
+
+    def __repr__(self) -> str:
+        return "; ".join(repr(e) for e in self.eqns)
+
+
+Step = _Segment | _Collectives | JaxprEqn
+
+
 class SplitProgram:
-    """A jaxpr run as compiled segments between host equations (collectives, pmap calls, and
-    calls or loops holding them), which are bound under the current interpreter."""
+    """A jaxpr run as compiled segments between host steps: groups of collectives, and pmap
+    calls or calls or loops holding collectives, which are bound under the current
+    interpreter. Called with ``gpu=`` (an opened GPU), the segments run there and values stay
+    GpuArrays; otherwise they run on the host (numba)."""
 
     def __init__(self, closed: ClosedJaxpr):
         self.closed = closed
         jaxpr = closed.jaxpr
-        groups: list[list[JaxprEqn] | JaxprEqn] = []
+        groups: list[list[JaxprEqn] | _Collectives | JaxprEqn] = []
         for eqn in jaxpr.eqns:
-            if _eqn_needs_host(eqn):
+            last = groups[-1] if groups else None
+            if eqn.primitive in COLLECTIVES:
+                if isinstance(last, _Collectives) and last.admits(eqn):
+                    last.add(eqn)
+                else:
+                    groups.append(_Collectives(eqn))
+            elif _eqn_needs_host(eqn):
                 groups.append(eqn)
-            elif groups and isinstance(groups[-1], list):
-                groups[-1].append(eqn)
+            elif isinstance(last, list):
+                last.append(eqn)
             else:
                 groups.append([eqn])
         live = {id(v) for v in jaxpr.outvars if isinstance(v, Var)}
-        steps: list[_Segment | JaxprEqn] = []
+        steps: list[Step] = []
         for group in reversed(groups):
-            eqns = group if isinstance(group, list) else [group]
-            steps.append(_Segment(group, live) if isinstance(group, list) else group)
+            if isinstance(group, list):
+                steps.append(_Segment(group, live))
+                eqns = group
+            else:
+                steps.append(group)
+                eqns = group.eqns if isinstance(group, _Collectives) else [group]
             for eqn in eqns:
                 live.update(id(a) for a in eqn.invars if isinstance(a, Var))
         steps.reverse()
@@ -293,7 +513,7 @@ class SplitProgram:
                 parts.append(f"# on the host: {step!r}")
         return "\n".join(parts)
 
-    def __call__(self, *values: Any) -> list[np.ndarray]:
+    def __call__(self, *values: Any, gpu: Any = None) -> list[Any]:
         jaxpr = self.closed.jaxpr
         env: dict[int, Any] = {}
         for v, x in zip(jaxpr.constvars, self.closed.consts, strict=True):
@@ -306,26 +526,48 @@ class SplitProgram:
 
         for step in self.steps:
             if isinstance(step, _Segment):
-                outs = step.fn(*[env[id(v)] for v in step.invars])
+                args = [env[id(v)] for v in step.invars]
+                outs = step.fn(*args) if gpu is None else step.run_gpu(gpu, args)
                 for v, x in zip(step.outvars, outs, strict=True):
                     env[id(v)] = x
-                continue
-            args = [ArrayImpl(np.asarray(read(a)), a.aval.weak_type) for a in step.invars]
-            outs = step.primitive.bind(*args, **step.params)
-            for v, x in zip(step.outvars, outs if step.primitive.multiple_results else [outs],
-                            strict=True):
-                env[id(v)] = np.asarray(x)
-        return [np.asarray(read(a)) for a in jaxpr.outvars]
+            elif isinstance(step, _Collectives):
+                self._collectives(step, env, read)
+            else:
+                args = [ArrayImpl(np.asarray(read(a)), a.aval.weak_type) for a in step.invars]
+                outs = step.primitive.bind(*args, **step.params)
+                for v, x in zip(step.outvars,
+                                outs if step.primitive.multiple_results else [outs],
+                                strict=True):
+                    env[id(v)] = np.asarray(x)
+        if gpu is None:
+            return [np.asarray(read(a)) for a in jaxpr.outvars]
+        return [_to_device(read(a), a.aval, gpu) for a in jaxpr.outvars]
+
+    @staticmethod
+    def _collectives(step: _Collectives, env: dict[int, Any], read: Callable[[Any], Any]
+                     ) -> None:
+        interpreter = current_interpreter()
+        if isinstance(interpreter, DeviceInterpreter):
+            args = [read(e.invars[0]) if e.invars else None for e in step.eqns]
+            outs = interpreter.run_collectives(step.eqns, args)
+        else:
+            outs = [np.asarray(e.primitive.bind(*[ArrayImpl(np.asarray(read(a)),
+                                                            a.aval.weak_type)
+                                                  for a in e.invars], **e.params))
+                    for e in step.eqns]
+        for eqn, out in zip(step.eqns, outs, strict=True):
+            env[id(eqn.outvars[0])] = out
 
 
 # --- running on the devices --------------------------------------------------------------------
 
 def _shards_of(value: Any, axis: int | None, aval: ShapedArray, devices: tuple[Device, ...]
-               ) -> list[np.ndarray]:
-    """One operand's per-device values (a ShardedArray split the same way is not gathered)."""
+               ) -> list[Any]:
+    """One operand's per-device values (a ShardedArray split the same way is not gathered:
+    its GPU shards are passed on as they are)."""
     if (isinstance(value, ShardedArray) and axis is not None and value.axis == axis
             and tuple(value._devices) == devices):
-        return [s._value for s in value.shards]
+        return [s._value if type(s) is ArrayImpl else s for s in value.shards]
     host = np.asarray(value)
     if host.dtype != aval.dtype:
         host = host.astype(aval.dtype)
@@ -340,6 +582,28 @@ def _program_for(closed: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
     return functools.partial(jit_module._evaluate, closed)
 
 
+_gpu_programs: dict[int, tuple[ClosedJaxpr, SplitProgram]] = {}
+
+
+def _gpu_program_for(closed: ClosedJaxpr) -> SplitProgram:
+    """The (cached) SplitProgram of ``closed`` for GPU devices (segments compile per GPU)."""
+    hit = _gpu_programs.get(id(closed))
+    if hit is not None and hit[0] is closed:
+        return hit[1]
+    program = SplitProgram(closed)
+    _gpu_programs[id(closed)] = (closed, program)
+    return program
+
+
+def _opened(device: Device) -> Any:
+    """The opened GPU of a GPU device, None for a CPU device."""
+    if device.platform != "gpu":
+        return None
+    from fborn.lowering.wgsl.device import gpu
+
+    return gpu(device.id)
+
+
 def run_on_devices(jaxpr: ClosedJaxpr, values: Sequence[Any], *, axis_name: Any,
                    axis_size: int, in_axes: tuple, devices: tuple[Device, ...]
                    ) -> list[list[np.ndarray]]:
@@ -348,7 +612,9 @@ def run_on_devices(jaxpr: ClosedJaxpr, values: Sequence[Any], *, axis_name: Any,
     count = len(devices)
     per_input = [_shards_of(v, ax, a, devices)
                  for v, ax, a in zip(values, in_axes, jaxpr.in_avals, strict=True)]
-    program = _program_for(jaxpr)
+    gpus = [_opened(d) for d in devices]
+    host_program = _program_for(jaxpr) if None in gpus else None
+    gpu_program = _gpu_program_for(jaxpr) if any(g is not None for g in gpus) else None
     exchange = Exchange(count, axis_name, axis_size)
     results: list[Any] = [None] * count
     errors: list[BaseException | None] = [None] * count
@@ -357,8 +623,15 @@ def run_on_devices(jaxpr: ClosedJaxpr, values: Sequence[Any], *, axis_name: Any,
         try:
             env = extend_axis_env(axis_name, axis_size) if axis_name is not None else \
                 contextlib.nullcontext()
-            with env, set_interpreter(DeviceInterpreter(exchange, i)):
-                results[i] = program(*[vals[i] for vals in per_input])
+            device = gpus[i]
+            with env, set_interpreter(DeviceInterpreter(exchange, i, device)):
+                if device is None:
+                    results[i] = host_program(*[_to_device(vals[i], a, None) for vals, a in
+                                                zip(per_input, jaxpr.in_avals, strict=True)])
+                else:
+                    args = [_to_device(vals[i], a, device)
+                            for vals, a in zip(per_input, jaxpr.in_avals, strict=True)]
+                    results[i] = gpu_program(*args, gpu=device)
         except BaseException as e:
             errors[i] = e
             exchange.abort()
@@ -591,13 +864,13 @@ class Pmapped:
                       for i in range(nargs) if i not in static_pos)
         leaves, in_tree = tree_flatten((dyn, kwargs))
         flat_specs = broadcast_prefix((specs, 0), (dyn, kwargs), "pmap in_axes")
-        dims = [_normalize_axis(s, get_aval(x).ndim, "in_axes")
+        dims = [_normalize_axis(s, abstractify(x).ndim, "in_axes")
                 for s, x in zip(flat_specs, leaves, strict=True)]
         static = tuple(_static_key(args[i], i) for i in static_pos)
         return leaves, in_tree, dims, static, static_pos
 
     def _mapped_size(self, leaves: list[Any], dims: list[int | None]) -> int:
-        sizes = {get_aval(x).shape[d] for x, d in zip(leaves, dims, strict=True)
+        sizes = {abstractify(x).shape[d] for x, d in zip(leaves, dims, strict=True)
                  if d is not None}
         if self.axis_size is not None:
             sizes.add(int(self.axis_size))
@@ -605,7 +878,7 @@ class Pmapped:
             raise ValueError("pmap must have at least one non-None value in in_axes (or be "
                              "given axis_size)")
         if len(sizes) > 1:
-            detail = ", ".join(f"axis {d} of an argument of shape {get_aval(x).shape}"
+            detail = ", ".join(f"axis {d} of an argument of shape {abstractify(x).shape}"
                                for x, d in zip(leaves, dims, strict=True) if d is not None)
             raise ValueError(f"pmap got inconsistent sizes for array axes to be mapped: "
                              f"{detail}")
