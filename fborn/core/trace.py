@@ -206,6 +206,8 @@ def get_aval(x: Any) -> ShapedArray:
     """The abstract value of an Array, numpy array or Python scalar."""
     if isinstance(x, Array):
         return x.aval
+    if isinstance(x, np.ndarray) and x.dtype in dtypes.SUPPORTED_DTYPES:
+        return ShapedArray(x.shape, dtypes.canonicalize(x.dtype))  # no copy to learn a type
     return to_array(x).aval
 
 
