@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import types
 
 import numpy as np
 
@@ -22,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import Table, median_seconds  # noqa: E402
 
 import fborn  # noqa: E402
+import fborn.lax as flax  # noqa: E402
 import fborn.numpy as fnp  # noqa: E402
 import fborn.scipy.special as fsp  # noqa: E402
 
@@ -178,6 +180,132 @@ def bench_mlp(table: Table, sizes: list[int], batch: int = 128) -> None:
     table.add(f"MLP {'-'.join(map(str, sizes))} b{batch}", t)
 
 
+# --- LeNet-5 training step ---------------------------------------------------------------------
+# conv 6@5x5 (padding 2: 28x28), ReLU, 2x2 max pool, conv 16@5x5 (valid: 10x10), ReLU, pool,
+# 400-120-84-10 with ReLU, softmax cross-entropy, SGD; NCHW, float32. fborn and JAX share one
+# definition; max pooling is the maximum of four strided slices in both (neither has
+# reduce_window here), and F.max_pool2d in PyTorch.
+
+LENET_SHAPES = [(6, 1, 5, 5), (16, 6, 5, 5), (400, 120), (120, 84), (84, 10)]
+
+
+def lenet_params(seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    params = []
+    for shape in LENET_SHAPES:
+        conv = len(shape) == 4
+        fan_in = int(np.prod(shape[1:])) if conv else shape[0]
+        w = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+        params.append((w, np.zeros(shape[0] if conv else shape[1], np.float32)))
+    return params
+
+
+def lenet_batch(batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
+    return x, y
+
+
+def lenet_loss(m: types.SimpleNamespace, params, x, y):
+    """Mean softmax cross-entropy of LeNet-5; ``m`` holds the library's ``np``, ``lax`` and
+    ``logsumexp``."""
+
+    def pool(h):
+        top = m.np.maximum(h[:, :, 0::2, 0::2], h[:, :, 0::2, 1::2])
+        bottom = m.np.maximum(h[:, :, 1::2, 0::2], h[:, :, 1::2, 1::2])
+        return m.np.maximum(top, bottom)
+
+    (w1, b1), (w2, b2), *dense = params
+    h = m.lax.conv_general_dilated(x, w1, (1, 1), ((2, 2), (2, 2)))
+    h = pool(m.np.maximum(h + b1[:, None, None], 0.0))
+    h = m.lax.conv_general_dilated(h, w2, (1, 1), "VALID")
+    h = pool(m.np.maximum(h + b2[:, None, None], 0.0))
+    h = h.reshape(h.shape[0], -1)
+    for w, b in dense[:-1]:
+        h = m.np.maximum(h @ w + b, 0.0)
+    w, b = dense[-1]
+    logits = h @ w + b
+    return -m.np.mean(m.np.sum((logits - m.logsumexp(logits, axis=1, keepdims=True)) * y,
+                               axis=1))
+
+
+def fborn_lenet_step():
+    lib = types.SimpleNamespace(np=fnp, lax=flax, logsumexp=fsp.logsumexp)
+
+    @fborn.jit
+    def step(params, x, y):
+        grads = fborn.grad(lambda p: lenet_loss(lib, p, x, y))(params)
+        return fborn.tree_util.tree_map(lambda p, g: p - 0.01 * g, params, grads)
+
+    return step
+
+
+def jax_lenet_step():
+    lib = types.SimpleNamespace(np=jnp, lax=jax.lax, logsumexp=jax.scipy.special.logsumexp)
+
+    @jax.jit
+    def step(params, x, y):
+        grads = jax.grad(lambda p: lenet_loss(lib, p, x, y))(params)
+        return jax.tree_util.tree_map(lambda p, g: p - 0.01 * g, params, grads)
+
+    return step
+
+
+def torch_lenet_step(params):
+    import torch.nn.functional as F  # noqa: N812
+
+    tparams = [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True))
+               for w, b in params]
+
+    def step(x, y):
+        (w1, b1), (w2, b2), *dense = tparams
+        h = F.max_pool2d(torch.relu(F.conv2d(x, w1, b1, padding=2)), 2)
+        h = F.max_pool2d(torch.relu(F.conv2d(h, w2, b2)), 2).flatten(1)
+        for w, b in dense[:-1]:
+            h = torch.relu(h @ w + b)
+        w, b = dense[-1]
+        loss = -torch.mean(torch.sum(torch.log_softmax(h @ w + b, dim=1) * y, dim=1))
+        loss.backward()
+        with torch.no_grad():
+            for w, b in tparams:
+                w -= 0.01 * w.grad
+                b -= 0.01 * b.grad
+                w.grad = None
+                b.grad = None
+
+    return step
+
+
+def time_lenet(system: str, batch: int = 64) -> float:
+    """Median seconds of one LeNet-5 training step of ``system``."""
+    params = lenet_params()
+    x, y = lenet_batch(batch)
+    if system == "fborn":
+        step = fborn_lenet_step()
+        return median_seconds(lambda: step(params, x, y)[0][0].block_until_ready())
+    if system == "jax":
+        jstep = jax_lenet_step()
+        jp, jx, jy = jax.tree_util.tree_map(jnp.asarray, (params, x, y))
+        return median_seconds(lambda: jax.block_until_ready(jstep(jp, jx, jy)))
+    tstep, tx, ty = torch_lenet_step(params), torch.tensor(x), torch.tensor(y)
+    return median_seconds(lambda: tstep(tx, ty))
+
+
+def bench_lenet(table: Table, batch: int = 64) -> None:
+    """Each system in its own process, as for the MLP (no hand-written numpy here)."""
+    t: dict[str, float | None] = {}
+    available = {"fborn": True, "jax": jax is not None, "torch": torch is not None}
+    for system, present in available.items():
+        if not present:
+            continue
+        done = subprocess.run(  # noqa: S603 - our own script
+            [sys.executable, os.path.abspath(__file__), "--one", system, "lenet", str(batch)],
+            check=True, capture_output=True, text=True)
+        t[system] = float(done.stdout.split()[-1])
+    table.add(f"LeNet-5 b{batch}", t)
+
+
 # --- elementwise chains, softmax, layernorm ---------------------------------------------------
 
 def bench_elementwise(table: Table, n: int) -> None:
@@ -289,11 +417,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small elementwise size")
     parser.add_argument("--one", nargs=3, metavar=("SYSTEM", "SIZES", "BATCH"),
-                        help="time one training step in this process and print seconds")
+                        help="time one training step (SIZES: MLP layer sizes like 784,128,10, "
+                             "or 'lenet') in this process and print seconds")
     args = parser.parse_args()
     if args.one:
         system, sizes, batch = args.one
-        print(time_mlp(system, [int(v) for v in sizes.split(",")], int(batch)))
+        if sizes == "lenet":
+            print(time_lenet(system, int(batch)))
+        else:
+            print(time_mlp(system, [int(v) for v in sizes.split(",")], int(batch)))
         return
     versions = [f"numpy {np.__version__}"]
     if jax:
@@ -304,6 +436,7 @@ def main() -> None:
     train = Table("training steps (float32)", SYSTEMS)
     bench_mlp(train, [784, 128, 10])
     bench_mlp(train, [784, 512, 512, 10])
+    bench_lenet(train)
     print(train.render())
     fused = Table("fused kernels", SYSTEMS)
     bench_elementwise(fused, 1 << 18 if args.quick else 1 << 24)

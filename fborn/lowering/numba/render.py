@@ -39,8 +39,13 @@ from fborn.lowering.kernel_ir import (
 from fborn.lowering.schedule import LoweringError
 
 PARALLEL_THRESHOLD = 1 << 16
+HUGE_PAGE_MIN_BYTES = 1 << 22  # fresh buffers this large get huge pages (numpy's threshold)
 BLAS_ROUTINES = {"dot_general", "conv_general_dilated"}
-FASTMATH = "{'contract', 'reassoc', 'arcp', 'nsz', 'afn'}"  # keeps NaN and inf semantics
+FASTMATH = "{'contract', 'reassoc'}"  # keeps NaN and inf semantics; no 'afn': it lets LLVM
+# turn pow(x, float(n)) into __powisf2 calls that numba cannot link (a segfault); no 'arcp': it
+# turns x / sqrt(y) into the reciprocal-sqrt estimate (NaN at 0 and inf, -inf for subnormals,
+# an ulp off elsewhere); no 'nsz': with 'reassoc' it folds x + (-x) and (x + y) - y, losing
+# NaN and inf
 
 _NUMBA_DTYPES = {dtypes.bool_, dtypes.int8, dtypes.int16, dtypes.int32, dtypes.int64,
                  dtypes.uint8, dtypes.uint16, dtypes.uint32, dtypes.uint64, dtypes.float32,
@@ -59,7 +64,7 @@ _UNARY = {
     "asin": "np.arcsin({0})", "acos": "np.arccos({0})", "atan": "np.arctan({0})",
     "sinh": "np.sinh({0})", "cosh": "np.cosh({0})", "asinh": "np.arcsinh({0})",
     "acosh": "np.arccosh({0})", "atanh": "np.arctanh({0})", "sqrt": "np.sqrt({0})",
-    "rsqrt": "1.0 / np.sqrt({0})", "cbrt": "np.cbrt({0})", "abs": "abs({0})",
+    "rsqrt": "rt.rsqrt({0})", "cbrt": "np.cbrt({0})", "abs": "abs({0})",
     "square": "{0} * {0}", "erf": "math.erf({0})", "erfc": "math.erfc({0})",
     "erf_inv": "rt.erf_inv({0})", "lgamma": "rt.lgamma({0})", "digamma": "rt.digamma({0})",
     "stop_gradient": "{0}", "sign": "rt.sign({0})", "round_away": "rt.round_away({0})",
@@ -170,6 +175,9 @@ class _Body:
                 return f"{x} != 0"
             if e.dtype in HALF_DTYPES:
                 return half_round(e.dtype, x, e.x.dtype)
+            if e.dtype.kind in "iu" and dtypes.is_float(e.x.dtype):
+                low, high = _saturation_bounds(e.dtype)
+                return f"{np_type(e.dtype)}(rt.saturate({x}, {low}, {high}))"
             return f"{np_type(e.dtype)}({x})"
         if isinstance(e, Select):
             return (f"{self.emit(e.on_true)} if {self.emit(e.pred)} "
@@ -197,7 +205,7 @@ class _Body:
     def _binary(self, e: Binary) -> str:
         a, b = self.emit(e.a), self.emit(e.b)
         operand = e.a.dtype
-        if e.dtype == INDEX and operand == INDEX:
+        if e.dtype == INDEX and operand == INDEX and e.op in _BINARY:  # index arithmetic
             return _BINARY[e.op].format(a, b)
         if e.op in ("div", "rem"):
             if dtypes.is_float(operand):
@@ -215,6 +223,71 @@ class _Body:
         else:
             raise LoweringError(f"no numba code for the elementwise op '{e.op}'")
         return _typed(code, e.dtype)
+
+
+
+
+class HoistingBody(_Body):
+    """The expression printer with loop-invariant code motion: loop axis ``a`` is defined at
+    level ``axis_level[a]`` (level 0 is outside every loop); each line goes to the bucket (and
+    indentation ``indents[level]``) of the deepest level its loop indices need, never above
+    ``min_level``. Loads only read buffers the loop does not write, so hoisting them is safe."""
+
+    def __init__(self, indents: list[str], loop_vars: list[str], axis_level: list[int],
+                 name_format: str = "v{}", min_level: int = 0):
+        super().__init__(indents[-1], loop_vars, name_format)
+        self.indents = indents
+        self.axis_level = axis_level
+        self.min_level = min_level
+        self.buckets: list[list[str]] = [[] for _ in indents]
+        self._levels: dict[int, int] = {}
+
+    def level(self, e: Expr) -> int:
+        """The loop level at which ``e`` can first be computed."""
+        hit = self._levels.get(id(e))
+        if hit is not None:
+            return hit
+        if isinstance(e, LoopIndex):
+            result = self.axis_level[e.axis]
+        else:
+            children = (getattr(e, c, None) for c in
+                        ("x", "a", "b", "pred", "on_true", "on_false", "address"))
+            result = max((self.level(c) for c in children if isinstance(c, Expr)),
+                         default=self.min_level)
+        result = max(result, self.min_level)
+        self._levels[id(e)] = result
+        return result
+
+    def place(self, e: Expr, line: str) -> None:
+        level = self.level(e)
+        self.buckets[level].append(f"{self.indents[level]}{line}")
+
+
+def nested_loops(lines: list[str], body: HoistingBody, shape: tuple[int, ...],
+                 names: list[str], first_level: int, parallel: bool) -> None:
+    """Append ``for`` headers over ``shape`` (axis ``k`` opens level ``first_level + k``; the
+    first a ``prange`` if ``parallel``), each followed by the lines hoisted to its level."""
+    for k, (size, var) in enumerate(zip(shape, names, strict=True)):
+        level = first_level + k
+        _loop_line(lines, body.indents[level - 1], var, size, parallel and k == 0)
+        lines += body.buckets[level]
+
+
+def _loop_line(lines: list[str], indent: str, var: str, size: int, parallel: bool) -> None:
+    """``for var in range(size):``, or a ``prange`` whose index is made signed again (numba
+    types a parfor index as unsigned, and ``min(unsigned, signed)`` is a float)."""
+    if parallel:
+        lines += [f"{indent}for {var}_p in prange({size}):",
+                  f"{indent}    {var} = np.int64({var}_p)"]
+    else:
+        lines.append(f"{indent}for {var} in range({size}):")
+
+def _saturation_bounds(dtype: np.dtype) -> tuple[str, str]:
+    """Float literals of the range of integer ``dtype`` (the largest float64 below 2**63 or
+    2**64 for 64-bit types): floats clamped to them convert without overflow."""
+    info = np.iinfo(dtype)
+    high = float(info.max) if info.bits < 64 else float(np.nextafter(float(info.max), 0.0))
+    return repr(float(info.min)), repr(high)
 
 
 def _typed(code: str, dtype: np.dtype) -> str:
@@ -237,13 +310,17 @@ def _bitcast(x: str, source: np.dtype, target: np.dtype) -> str:
     return f"rm.bitcast({x}, {np_type(target)})"
 
 
+def _indents(levels: int) -> list[str]:
+    """Function-body indentation for loop levels 0 .. levels - 1."""
+    return ["    " * (level + 1) for level in range(levels)]
+
+
 def loop_header(lines: list[str], shape: tuple[int, ...], names: list[str], indent: str,
                 parallel: bool) -> str:
     """Append ``for`` headers over ``shape`` (the first a ``prange`` if ``parallel``); returns
     the body's indentation."""
     for k, (size, var) in enumerate(zip(shape, names, strict=True)):
-        rng = "prange" if parallel and k == 0 else "range"
-        lines.append(f"{indent}for {var} in {rng}({size}):")
+        _loop_line(lines, indent, var, size, parallel and k == 0)
         indent += "    "
     return indent
 
@@ -288,7 +365,8 @@ class Renderer:
             "from fborn.lowering.numba import routines_misc as rm",
             "",
             "",
-            f"@njit(parallel={parallel}, fastmath={FASTMATH}, error_model='numpy', cache=True)",
+            f"@njit(parallel={parallel}, fastmath={FASTMATH}, error_model='numpy', nogil=True, "
+            "cache=True)",
             f"def {name}({', '.join(params)}):",
         ]
         return "\n".join([*header, *body, f"    return ({outs})", ""])
@@ -296,6 +374,8 @@ class Renderer:
     def _alloc(self, name: str) -> None:
         info = self.program.buffers[name]
         self.lines.append(f"    {name} = np.empty({info.size}, {np_type(info.dtype)})")
+        if info.size * np.dtype(info.dtype).itemsize >= HUGE_PAGE_MIN_BYTES:
+            self.lines.append(f"    rt.advise_huge_pages({name})")
 
     def _parallel(self, shape: tuple[int, ...], work: int) -> bool:
         # Programs that call BLAS leave the cores to BLAS's own threads: a second thread pool
@@ -311,13 +391,13 @@ class Renderer:
         size = math.prod(k.shape)
         if size == 0:
             return
-        indent = loop_header(self.lines, k.shape, names, "    ",
-                              self._parallel(k.shape, size))
-        body = _Body(indent, names)
+        n = len(k.shape)
+        body = HoistingBody(_indents(n + 1), names, list(range(1, n + 1)))
         value = body.emit(k.value)
-        self.lines += body.lines
+        self.lines += body.buckets[0]
+        nested_loops(self.lines, body, k.shape, names, 1, self._parallel(k.shape, size))
         store = half_store(self.program.buffers[k.out].dtype, value)
-        self.lines.append(f"{indent}{k.out}[{flat_offset(names, k.shape)}] = {store}")
+        self.lines.append(f"{body.indents[n]}{k.out}[{flat_offset(names, k.shape)}] = {store}")
 
     def _reduce_kernel(self, k: ReduceKernel) -> None:
         self._alloc(k.out)
@@ -326,8 +406,17 @@ class Renderer:
         if math.prod(k.out_shape) == 0:
             return
         work = math.prod(k.out_shape) * max(math.prod(k.red_shape), 1)
-        indent = loop_header(self.lines, k.out_shape, out_names, "    ",
-                              self._parallel(k.out_shape, work))
+        n_out, n_red = len(k.out_shape), len(k.red_shape)
+        depth = n_out + n_red
+        # An empty reduction never runs its body: then nothing may be hoisted out of it.
+        body = HoistingBody(_indents(depth + 1), out_names + red_names,
+                            list(range(1, depth + 1)),
+                            min_level=depth if math.prod(k.red_shape) == 0 else 0)
+        value = body.emit(k.value)
+        self.lines += body.buckets[0]
+        nested_loops(self.lines, body, k.out_shape, out_names, 1,
+                     self._parallel(k.out_shape, work))
+        indent = body.indents[n_out]
         acc_type = value_type(k.dtype)
         init = _reduce_init(k.op, k.dtype)
         self.lines.append(f"{indent}acc = {acc_type}({init})" if k.op not in ("and", "or")
@@ -335,10 +424,8 @@ class Renderer:
         is_arg = k.op in ("argmax", "argmin")
         if is_arg:
             self.lines.append(f"{indent}best = 0")
-        inner = loop_header(self.lines, k.red_shape, red_names, indent, False)
-        body = _Body(inner, out_names + red_names)
-        value = body.emit(k.value)
-        self.lines += body.lines
+        nested_loops(self.lines, body, k.red_shape, red_names, n_out + 1, False)
+        inner = body.indents[depth]
         self.lines += _combine(k.op, value, inner, k.dtype, red_names, k.red_shape)
         result = half_store(self.program.buffers[k.out].dtype, "acc")
         if is_arg:
@@ -518,14 +605,35 @@ def routine(kind: str) -> Callable[[RoutineEmitter], RoutineEmitter]:
     return register
 
 
+# Products of 2**18 to 2**23 multiply-adds with at least 16 columns run in the native loop nest
+# ``rm.gemm``. OpenBLAS splits such products over its threads (its single-threaded small-matrix
+# kernels cover only some of them: none with a transposed right operand), which at this size
+# gains 10-50% and stalls for a scheduler time slice (4-30 ms measured on 2 cores) whenever
+# another process holds a core. Narrower products stay with BLAS: the native loop vectorizes
+# along the columns.
+NATIVE_GEMM = (1 << 18, 1 << 23)
+
+
+def matmul_code(a: str, b: str, out: str, m: int, k: int, n: int) -> str:
+    """Code for ``out = a @ b`` ((m, k) and (k, n) float arrays of one dtype, ``out``
+    C-contiguous): BLAS through ``np.dot``, or ``rm.gemm`` (see ``NATIVE_GEMM``)."""
+    if NATIVE_GEMM[0] < m * k * n <= NATIVE_GEMM[1] and n >= 16:
+        return f"rm.gemm({a}, np.ascontiguousarray({b}), {out})"
+    return f"np.dot({a}, {b}, {out})"
+
+
 @routine("dot_general")
 def _dot_general_code(r: Routine, program: Program) -> list[str]:
+    """BLAS on (batched) matrix views of the operands. 16-bit float operands are widened to
+    float32 first (exactly) and a 16-bit float result is accumulated in float32 and rounded
+    once, as the reference implementation does."""
     p = r.params
     lhs, rhs = r.inputs
     (out,) = r.outputs
     out_dtype = np.dtype(p["out_dtype"])
     if not dtypes.is_float(out_dtype):
         raise LoweringError("integer dot_general is not lowered to numba yet")
+    work = dtypes.float32 if out_dtype in HALF_DTYPES else out_dtype
     ls, rs = p["lhs_shape"], p["rhs_shape"]
     lc, rc, lb, rb = p["lc"], p["rc"], p["lb"], p["rb"]
     lf = [i for i in range(len(ls)) if i not in lc and i not in lb]
@@ -534,26 +642,51 @@ def _dot_general_code(r: Routine, program: Program) -> list[str]:
     m, k, n = (math.prod(ls[i] for i in lf), math.prod(ls[i] for i in lc),
                math.prod(rs[i] for i in rf))
     lines = [f"    {out} = np.empty({nb * m * n}, {np_type(out_dtype)})"]
-    a = _matrix_operand(lines, lhs, ls, (*lb, *lf, *lc), (*lb, *lc, *lf), nb, m, k, out_dtype,
-                        program)
-    b = _matrix_operand(lines, rhs, rs, (*rb, *rc, *rf), (*rb, *rf, *rc), nb, k, n, out_dtype,
-                        program)
+    result = out if work == out_dtype else f"{out}_w"
+    if result != out:
+        lines.append(f"    {result} = np.empty({nb * m * n}, {np_type(work)})")
+    a = _matrix_operand(lines, _widened(lines, lhs, work, program), ls, (*lb, *lf, *lc),
+                        (*lb, *lc, *lf), nb, m, k, work, program)
+    b = _matrix_operand(lines, _widened(lines, rhs, work, program), rs, (*rb, *rc, *rf),
+                        (*rb, *rf, *rc), nb, k, n, work, program)
     if nb == 1:
-        lines.append(f"    np.dot({a}, {b}, {out}.reshape(({m}, {n})))")
+        lines.append(f"    {matmul_code(a, b, f'{result}.reshape(({m}, {n}))', m, k, n)}")
     else:
-        lines.append(f"    {out}_3 = {out}.reshape(({nb}, {m}, {n}))")
+        lines.append(f"    {out}_3 = {result}.reshape(({nb}, {m}, {n}))")
         lines.append(f"    for bi in range({nb}):")
-        lines.append(f"        np.dot({a}[bi], {b}[bi], {out}_3[bi])")
+        lines.append(f"        {matmul_code(f'{a}[bi]', f'{b}[bi]', f'{out}_3[bi]', m, k, n)}")
+    if result != out:
+        lines += [f"    for {out}_q in range({nb * m * n}):",
+                  f"        {out}[{out}_q] = {half_store(out_dtype, f'{result}[{out}_q]')}"]
     return lines
+
+
+HALF_ROUTINES.add("dot_general")
+
+
+def _widened(lines: list[str], name: str, work: np.dtype, program: Program) -> str:
+    """Buffer ``name``, or for a 16-bit float buffer a ``work`` dtype copy of its values."""
+    info = program.buffers[name]
+    if info.dtype not in HALF_DTYPES:
+        return name
+    var = f"{name}_x{next(_operand_ids)}"
+    value = half_load(info.dtype, f"{name}[{var}_q]")
+    if work != dtypes.float32:
+        value = f"{np_type(work)}({value})"
+    lines += [f"    {var} = np.empty({info.size}, {np_type(work)})",
+              f"    for {var}_q in range({info.size}):",
+              f"        {var}[{var}_q] = {value}"]
+    return var
 
 
 def _matrix_operand(lines: list[str], name: str, shape: tuple[int, ...], order: tuple[int, ...],
                     transposed_order: tuple[int, ...], nb: int, rows: int, cols: int,
                     dtype: np.dtype, program: Program) -> str:
-    """A (rows, cols) (or (nb, rows, cols)) matrix view of buffer ``name`` whose axes must be
-    taken in ``order``; uses a transposed view instead of a copy when the buffer's layout is
-    ``transposed_order``, and copies otherwise."""
-    src_dtype = program.buffers[name].dtype
+    """A (rows, cols) (or (nb, rows, cols)) matrix view of buffer ``name`` (or of a widened
+    copy, see ``_widened``) whose axes must be taken in ``order``; uses a transposed view
+    instead of a copy when the buffer's layout is ``transposed_order``, and copies
+    otherwise."""
+    src_dtype = program.buffers[name].dtype if name in program.buffers else dtype
     cast = f".astype({np_type(dtype)})" if src_dtype != dtype else ""
     var = f"{name}_m{next(_operand_ids)}"
     identity = tuple(range(len(shape)))

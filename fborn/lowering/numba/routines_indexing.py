@@ -27,37 +27,7 @@ from fborn.lowering.numba import render
 render.HALF_ROUTINES.add("scatter")
 
 
-class _Body(render._Body):
-    """The renderer's expression printer with temporaries named ``<prefix><n>`` (several
-    bodies share one function) and hoisting: loop axis ``a`` is defined at level
-    ``axis_level[a]``; each line goes to the bucket (and indentation) of the deepest level its
-    loop indices need."""
-
-    def __init__(self, indents: list[str], loop_vars: list[str], axis_level: list[int],
-                 prefix: str):
-        super().__init__(indents[-1], loop_vars, prefix + "{}")
-        self.indents = indents
-        self.axis_level = axis_level
-        self.buckets: list[list[str]] = [[] for _ in indents]
-        self._levels: dict[int, int] = {}
-
-    def level(self, e: Expr) -> int:
-        """The loop level at which ``e`` can first be computed."""
-        hit = self._levels.get(id(e))
-        if hit is not None:
-            return hit
-        if isinstance(e, LoopIndex):
-            result = self.axis_level[e.axis]
-        else:
-            children = (getattr(e, c, None) for c in
-                        ("x", "a", "b", "pred", "on_true", "on_false", "address"))
-            result = max((self.level(c) for c in children if isinstance(c, Expr)), default=0)
-        self._levels[id(e)] = result
-        return result
-
-    def place(self, e: Expr, line: str) -> None:
-        level = self.level(e)
-        self.buckets[level].append(f"{self.indents[level]}{line}")
+_Body = render.HoistingBody
 
 
 def _strides(shape: tuple[int, ...]) -> list[int]:
@@ -118,7 +88,7 @@ def _scatter_code(r: Routine, program: Program) -> list[str]:
     indent = "    " * (nb + 1)
     for j, (var, n) in enumerate(zip(batch_vars, batch_shape, strict=True)):
         lines.append(f"{'    ' * (j + 1)}for {var} in range({n}):")
-    head = _Body([indent], batch_vars + window_vars, [0] * (nb + len(window)), f"{out}_s")
+    head = _Body([indent], batch_vars + window_vars, [0] * (nb + len(window)), f"{out}_s{{}}")
     strides = _strides(shape)
     start_terms, checks = [], []
     for d, e in enumerate(p["starts"]):
@@ -133,7 +103,7 @@ def _scatter_code(r: Routine, program: Program) -> list[str]:
     loops = [d for d, var in enumerate(window_vars) if var != "0"]
     indents = [indent + "    " * k for k in range(len(loops) + 1)]
     levels = [0] * nb + [loops.index(d) + 1 if d in loops else 0 for d in range(len(window))]
-    body = _Body(indents, batch_vars + window_vars, levels, f"{out}_u")
+    body = _Body(indents, batch_vars + window_vars, levels, f"{out}_u{{}}")
     value = body.emit(p["value"])
     lines += body.buckets[0]
     for k, d in enumerate(loops):

@@ -12,27 +12,49 @@ Routines: ``cumulative`` scans sequentially along the axis (an accumulator per i
 position); ``sort`` stably sorts each row's indices by integer keys that encode the order
 (floats: -0.0 == 0.0, NaNs last), least significant key first, then gathers every operand;
 ``top_k`` keeps a sorted window of the best k per row (a full stable sort for k > 32);
-``threefry2x32`` is one loop writing both words; ``conv`` is described below. Loops that run
-in a ``prange`` index arrays with unsigned offsets: numba cannot prove signed indices
-non-negative there, keeps its wraparound checks and LLVM then leaves the loop scalar (5x
-slower on the convolution inner loop).
+``threefry2x32`` is one loop writing both words; ``conv`` is described below; ``gemm`` is a
+single-threaded matrix product for the sizes where OpenBLAS's threads cost more than they
+gain (``render.NATIVE_GEMM``). Loops that run in a ``prange`` index arrays with unsigned
+offsets: numba cannot prove signed indices non-negative there, keeps its wraparound checks and
+LLVM then leaves the loop scalar (5x slower on the convolution inner loop).
 
-Convolution, measured on a 16-core Xeon (ms, median; batch 64; LeNet-5 layers and the
-gradient convolutions ``fborn.grad`` makes of them; ``plane`` and ``direct`` are the two loop
-orders below, ``auto`` the rule in ``conv_strategy``; eager is the numpy reference)::
+Convolution has five loop structures; ``conv_strategy`` picks one per shape:
 
-    shape                                   plane  direct   auto   eager    jax.jit
-    fwd1   64x1x28x28 * 6x1x5x5             0.141   0.080  0.091   3.799   0.405
-    fwd2   64x6x12x12 * 16x6x5x5            0.162   0.324  0.144   1.492   0.252
-    dgrad2 64x16x8x8 * 6x16x5x5, pad 4      0.227   0.543  0.178   9.534   0.681
-    wgrad2 64x6x12x12 (*) 64x16x8x8         0.187   0.974  0.142   2.214   0.288
-    wgrad1 64x1x28x28 (*) 64x6x24x24        0.343   0.543  0.227   3.410   0.917
-    32x64x32x32 * 64x64x3x3, pad 1          9.287  59.955  8.687  69.509   3.328
-    32x128x16x16 * 128x128x3x3, pad 1       9.305  70.964  8.203  33.572   2.775
+- ``gemm``: per output batch element and group, the input windows gathered into a column
+  matrix (input feature and tap by output position), then one matrix product with the weights
+  straight into the output;
+- ``scatter`` (unit strides): per batch element and group, one matrix product of the (output
+  feature and tap, input feature) weights with the (input feature, position) input, each tap's
+  rows then added into the output at the tap's shift. It reads only real input positions, so
+  transposed convolutions (input gradients) skip the zeros their padding would put into a
+  column matrix;
+- ``dot``: per output element, one dot product over input features and the kernel window
+  flattened along the input's offsets (the kernel copied into a zero-padded run), a block of
+  output features sharing each input load: weight gradients, whose window is as large as the
+  input and whose output is small;
+- ``plane``: per (batch, feature) pair, every tap times the input accumulated into a plane
+  indexed like the input (one long vectorized loop); ``direct``: one accumulator per output
+  over the taps. These two serve integer work types and groups of 1-3 output features.
 
-An im2col + ``np.dot`` (BLAS) variant lost everywhere (18-28 ms on fwd1/fwd2, 50-70 ms on
-the 3x3 layers: the column matrix fill and BLAS threads competing with numba's), so it is
-not kept; the 64-128-channel layers would need register-blocked microkernels to match XLA.
+Programs that call BLAS (matrix products, ``gemm`` and ``scatter``) keep every loop off
+numba's threads. Measured on the 2-core Xeon (AVX-512) of the benchmarks, one thread each
+(``OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1``), CPU ms per call, median; batch 64; the
+LeNet-5 convolutions and the gradient convolutions ``fborn.grad`` makes of them; ``auto`` is
+the rule (the same code as the strategy it picks: the spread between the two columns is the
+noise of a machine shared with other processes); jax.jit's CPU time is over its threads::
+
+    case                                      plane  direct   gemm    dot scatter   auto   jax
+    fwd1   64x1x28x28 * 6x1x5x5, pad 2        1.23    1.85   0.76   4.08    7.91   0.89  7.98
+    fwd2   64x6x14x14 * 16x6x5x5              1.63    4.44   0.87  10.49    6.23   0.72  2.17
+    dgrad2 64x16x10x10 * 6x16x5x5, pad 4      2.35    7.43   3.83   8.17    1.38   1.00  4.25
+    wgrad2 64x6x14x14 (*) 64x16x10x10         3.94   27.64   2.39   2.07    4.47   1.72  2.78
+    wgrad1 64x1x28x28 (*) 64x6x28x28, pad 2   1.62    6.37   3.38   1.35    9.84   1.24  4.56
+    32x64x32x32 * 64x64x3x3, pad 1           88.6   624     71.2   1117    57.2   60.4   42.4
+    32x128x16x16 * 128x128x3x3, pad 1       105.6   788     38.3    812    40.3   47.8   39.3
+
+Bias and activation epilogues are not folded into the routine: the scheduler fuses them into
+the consumers of the convolution's buffer (each reads ``relu(conv + b)`` lazily), and a
+training step needs the pre-activation values for the gradient anyway.
 """
 
 from __future__ import annotations
@@ -183,6 +205,45 @@ def round_bf16(x):  # noqa: ANN001, ANN201
         sign = np.int64(bitcast(np.float32(x), np.uint32)) >> 16 & 0x8000
         return bf16_to_f32(sign | 0x7FC0)
     return bf16_to_f32(f32_to_bf16(x))
+
+
+# --- matrix products of moderate size ---------------------------------------------------------
+
+@njit(fastmath={"contract", "reassoc", "nsz"}, **_OPTS)
+def gemm(a, b, c):  # noqa: ANN001, ANN201
+    """``c = a @ b`` on one thread, for 2-D float arrays with ``b`` and ``c`` C-contiguous:
+    four rows of ``a`` and four steps of the contraction at a time, the innermost loop along
+    the rows of ``b`` and ``c`` (it vectorizes). About 1.2-1.8x the time of single-threaded
+    OpenBLAS on products of 10^5-10^7 multiply-adds; used where OpenBLAS would use threads
+    (see ``render.NATIVE_GEMM``)."""
+    m, k = a.shape
+    n = b.shape[1]
+    for i in range(m):
+        for j in range(n):
+            c[i, j] = 0
+    k4 = k - k % 4
+    for i in range(0, m - m % 4, 4):
+        for p in range(0, k4, 4):
+            a00, a01, a02, a03 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            a10, a11, a12, a13 = a[i + 1, p], a[i + 1, p + 1], a[i + 1, p + 2], a[i + 1, p + 3]
+            a20, a21, a22, a23 = a[i + 2, p], a[i + 2, p + 1], a[i + 2, p + 2], a[i + 2, p + 3]
+            a30, a31, a32, a33 = a[i + 3, p], a[i + 3, p + 1], a[i + 3, p + 2], a[i + 3, p + 3]
+            for j in range(n):
+                b0, b1, b2, b3 = b[p, j], b[p + 1, j], b[p + 2, j], b[p + 3, j]
+                c[i, j] += a00 * b0 + a01 * b1 + a02 * b2 + a03 * b3
+                c[i + 1, j] += a10 * b0 + a11 * b1 + a12 * b2 + a13 * b3
+                c[i + 2, j] += a20 * b0 + a21 * b1 + a22 * b2 + a23 * b3
+                c[i + 3, j] += a30 * b0 + a31 * b1 + a32 * b2 + a33 * b3
+        for p in range(k4, k):
+            for r in range(i, i + 4):
+                v = a[r, p]
+                for j in range(n):
+                    c[r, j] += v * b[p, j]
+    for i in range(m - m % 4, m):
+        for p in range(k):
+            v = a[i, p]
+            for j in range(n):
+                c[i, j] += v * b[p, j]
 
 
 # --- threefry ----------------------------------------------------------------------------------
@@ -510,9 +571,13 @@ def _threefry2x32_code(r: Routine, program: Program) -> list[str]:
 
 # --- convolution -------------------------------------------------------------------------------
 
-CONV_STRATEGIES = ("plane", "direct")
-# Forces one of CONV_STRATEGIES for every conv (benchmarks and tests); None picks per shape.
+CONV_STRATEGIES = ("plane", "direct", "gemm", "dot", "scatter")
+BLAS_CONV_STRATEGIES = ("gemm", "scatter")
+# Forces one of CONV_STRATEGIES for every conv it can compute, ``direct`` for the others
+# (benchmarks and tests); None picks per shape.
 FORCE_CONV_STRATEGY: str | None = None
+# Convolutions may call BLAS: the renderer then keeps its elementwise loops off numba's threads.
+render.BLAS_ROUTINES.add("conv")
 
 
 def _row_major(shape: tuple[int, ...] | list[int]) -> list[int]:
@@ -557,9 +622,22 @@ def _from_work(value: str, work: np.dtype, target: np.dtype) -> str:
     return value if target == work else f"np.{target.name}({value})"
 
 
+def calls_blas(program: Program) -> bool:
+    """Whether ``program`` calls BLAS (a matrix product or a BLAS convolution) at its top
+    level: its other loops then stay off numba's threads, which would spin against BLAS's."""
+    for stmt in program.statements:
+        if isinstance(stmt, Routine) and stmt.kind == "dot_general":
+            return True
+        if (isinstance(stmt, Routine) and stmt.kind == "conv"
+                and conv_strategy(_Conv(stmt, program)) in BLAS_CONV_STRATEGIES):
+            return True
+    return False
+
+
 class _Conv:
     """The geometry of one ``conv`` routine in canonical terms: input (N, C, *S), kernel
-    (O, I, *K), output (N', O, *P), with the flat strides of each canonical axis."""
+    (O, I, *K), output (N', O, *P), with the flat strides of each canonical axis of the input
+    the loops read (the lhs itself, or its zero-padded, dilated canonical copy)."""
 
     def __init__(self, r: Routine, program: Program):
         p = r.params
@@ -596,6 +674,7 @@ class _Conv:
             lhs_strides = _row_major(self.lhs_shape)
             self.sp = list(self.s_in)
             self.x_strides = [lhs_strides[a] for a in self.ls]
+        self.threads = True  # whether loops may run on numba's threads (set by the emitter)
 
     @property
     def window(self) -> int:
@@ -605,13 +684,30 @@ class _Conv:
     def positions(self) -> int:
         return math.prod(self.p)
 
+    @property
+    def positions_in(self) -> int:
+        return math.prod(self.s_in)
+
+    @property
+    def blas(self) -> bool:
+        """Whether the work dtype is one BLAS computes in."""
+        return self.work in (dtypes.float32, dtypes.float64)
+
     def plane_length(self) -> int:
         """The span of input offsets that the output positions of one window tap cover."""
         return 1 + sum((p - 1) * s * self.x_strides[2 + k]
                        for k, (p, s) in enumerate(zip(self.p, self.stride, strict=True)))
 
+    def window_length(self) -> int:
+        """The span of input offsets that the taps of one window cover."""
+        return 1 + sum((k - 1) * d * self.x_strides[2 + a]
+                       for a, (k, d) in enumerate(zip(self.k, self.rd, strict=True)))
+
     def macs(self) -> int:
         return self.nout * self.o * self.positions * self.i * self.window
+
+    def parallel(self, sizes: list[int], work: int) -> bool:
+        return self.threads and _parallel(sizes, work)
 
     def x_base(self, n: str, g: str) -> str:
         """The input offset of output batch ``n``'s slice for group ``g``."""
@@ -635,12 +731,31 @@ class _Conv:
         return tuple(sorted(range(len(self.os)), key=lambda k: self.os[k]))
 
 
+def applicable(strategy: str, cv: _Conv) -> bool:
+    """Whether ``strategy`` can compute ``cv``: ``gemm``, ``dot`` and ``scatter`` need a float
+    work dtype, ``scatter`` also unit strides."""
+    if strategy in ("plane", "direct"):
+        return True
+    return cv.blas and (strategy != "scatter" or all(s == 1 for s in cv.stride))
+
+
 def conv_strategy(cv: _Conv) -> str:
-    """``plane`` unless its plane is over 8 times larger than the output (large strides or
-    a scattered input layout: it would mostly compute positions that are thrown away), then
-    ``direct`` (measurements in the module docstring)."""
+    """The loop structure for ``cv`` (measurements in the module docstring): for float work,
+    ``scatter`` when the output has more positions than the input (unit strides: transposed
+    convolutions), ``dot`` when the kernel window is at least as large as the output and
+    spans a long dense run of the input (weight gradients), ``gemm`` when a group has at
+    least 4 output features to share the column matrix; otherwise ``plane`` unless its plane
+    is over 8 times larger than the output (large strides or a scattered input layout: it
+    would mostly compute positions that are thrown away), then ``direct``."""
     if FORCE_CONV_STRATEGY is not None:
-        return FORCE_CONV_STRATEGY
+        return FORCE_CONV_STRATEGY if applicable(FORCE_CONV_STRATEGY, cv) else "direct"
+    if cv.blas and cv.d:
+        if all(s == 1 for s in cv.stride) and cv.positions_in < cv.positions:
+            return "scatter"
+        if cv.window >= cv.positions and 256 <= cv.window_length() <= 2 * cv.window:
+            return "dot"
+    if cv.blas and cv.og >= 4:
+        return "gemm"
     return "plane" if cv.plane_length() <= 8 * cv.positions else "direct"
 
 
@@ -653,7 +768,7 @@ def _conv_input(cv: _Conv, lines: list[str]) -> str:
     lines.append(f"    xpad$ = np.{'zeros' if cv.padded else 'empty'}({size}, np.{cv.work.name})")
     names = [f"a{k}" for k in range(len(cv.lhs_shape))]
     indent = loop_header(lines, list(cv.lhs_shape), names, "    ",
-                    _parallel(list(cv.lhs_shape), math.prod(cv.lhs_shape)))
+                         cv.parallel(list(cv.lhs_shape), math.prod(cv.lhs_shape)))
     canon = [names[a] for a in cv.ls]
     targets, checks = [], []
     for k, (lo, hi) in enumerate(cv.padding):
@@ -670,6 +785,21 @@ def _conv_input(cv: _Conv, lines: list[str]) -> str:
     return "xpad$"
 
 
+def _conv_canonical_input(cv: _Conv, lines: list[str]) -> str:
+    """The flat lhs in the canonical (N, C, *S) layout and the work dtype, unpadded: the lhs
+    itself when it already is, else a copy."""
+    if tuple(cv.ls) == tuple(range(len(cv.ls))) and cv.in_dtype == cv.work:
+        return cv.lhs
+    names = [f"a{k}" for k in range(len(cv.lhs_shape))]
+    lines.append(f"    xc$ = np.empty({math.prod(cv.lhs_shape)}, np.{cv.work.name})")
+    indent = loop_header(lines, list(cv.lhs_shape), names, "    ", False)
+    canon = [names[a] for a in cv.ls]
+    address = _terms(list(zip(canon, _row_major([cv.n, cv.c, *cv.s_in]), strict=True)))
+    value = _to_work(f"{cv.lhs}[{flat_offset(names, cv.lhs_shape)}]", cv.in_dtype, cv.work)
+    lines.append(f"{indent}xc$[{address}] = {value}")
+    return "xc$"
+
+
 def _conv_weights(cv: _Conv, lines: list[str]) -> str:
     """The flat rhs in its own layout, in the work dtype."""
     if cv.in_dtype == cv.work:
@@ -681,36 +811,63 @@ def _conv_weights(cv: _Conv, lines: list[str]) -> str:
     return "wsrc$"
 
 
+def _conv_weight_copy(cv: _Conv, lines: list[str], w: str, name: str, order: list[int],
+                      span: int | None = None) -> str:
+    """Copy the weights ``w`` (work dtype, own layout) into the flat array ``name`` whose
+    axes are the canonical (O, I, *K) axes in ``order``; with ``span``, the taps are instead
+    laid out at their input offsets in a zero-padded run of ``span`` per (O, I) pair."""
+    names = ["o", "c", *(f"k{k}" for k in range(cv.d))]
+    sizes = [cv.o, cv.i, *cv.k]
+    if span is None:
+        size = math.prod(sizes)
+        target = _terms(list(zip([names[a] for a in order],
+                                 _row_major([sizes[a] for a in order]), strict=True)))
+    else:
+        size = cv.o * cv.i * span
+        taps = [(names[2 + k], cv.rd[k] * cv.x_strides[2 + k]) for k in range(cv.d)]
+        target = _terms([("o", cv.i * span), ("c", span), *taps])
+    lines.append(f"    {name} = np.{'empty' if span is None else 'zeros'}({size}, "
+                 f"np.{cv.work.name})")
+    indent = loop_header(lines, sizes, names, "    ", False)
+    lines.append(f"{indent}{name}[{target}] = {w}[{cv.w_offset('o', 'c', names[2:])}]")
+    return name
+
+
 def _conv_writeback(cv: _Conv, lines: list[str], src: str, strides: list[int]) -> None:
     """Copy the work-dtype result ``src`` (canonical axes at flat ``strides``) into the output
     buffer, in its layout and dtype."""
     names = [f"b{k}" for k in range(len(cv.out_shape))]
     indent = loop_header(lines, list(cv.out_shape), names, "    ",
-                    _parallel(list(cv.out_shape), math.prod(cv.out_shape)))
+                         cv.parallel(list(cv.out_shape), math.prod(cv.out_shape)))
     canon = [names[a] for a in cv.os]
     value = _from_work(f"{src}[{_terms(list(zip(canon, strides, strict=True)))}]", cv.work,
                        cv.out_dtype)
     lines.append(f"{indent}{cv.out}[{flat_offset(names, cv.out_shape)}] = {value}")
 
 
-def _conv_pairs(cv: _Conv, lines: list[str]) -> None:
-    """The (parallel) loop over (output batch, output feature) pairs, binding ``no``, ``n``,
-    ``o`` and the input offset ``xb``."""
-    loop = "prange" if _parallel([cv.nout * cv.o], cv.macs()) else "range"
-    lines += [f"    for no in {loop}({cv.nout * cv.o}):",
-              f"        n = no // {cv.o}",
-              f"        o = no % {cv.o}"]
+def _conv_pairs(cv: _Conv, lines: list[str], block: int = 1) -> None:
+    """The (parallel) loop over (output batch, block of ``block`` output features) pairs,
+    binding ``no``, ``n``, ``o`` (the block's first feature) and the input offset ``xb``."""
+    blocks = cv.o // block
+    loop = "prange" if cv.parallel([cv.nout * blocks], cv.macs()) else "range"
+    lines += [f"    for no in {loop}({cv.nout * blocks}):",
+              f"        n = no // {blocks}",
+              f"        o = no % {blocks}" if block == 1 else
+              f"        o = (no % {blocks}) * {block}"]
     if cv.groups > 1:
         lines.append(f"        g = o // {cv.og}")
     lines.append(f"        xb = {cv.x_base('n', 'g' if cv.groups > 1 else '0')}")
 
 
-def _conv_target(cv: _Conv, lines: list[str]) -> str:
-    """The flat canonical (N', O, *P) work-dtype array the direct loops fill: the output
-    buffer itself when it has that layout and dtype."""
+def _conv_target(cv: _Conv, lines: list[str], zero: bool = False) -> str:
+    """The flat canonical (N', O, *P) work-dtype array the loops fill (zeroed first if
+    ``zero``): the output buffer itself when it has that layout and dtype."""
+    size = cv.nout * cv.o * cv.positions
     if cv.out_layout() == tuple(range(len(cv.os))) and cv.out_dtype == cv.work:
+        if zero:
+            lines += [f"    for z in range({size}):", f"        {cv.out}[z] = 0"]
         return cv.out
-    lines.append(f"    res$ = np.empty({cv.nout * cv.o * cv.positions}, np.{cv.work.name})")
+    lines.append(f"    res$ = np.{'zeros' if zero else 'empty'}({size}, np.{cv.work.name})")
     return "res$"
 
 
@@ -762,6 +919,125 @@ def _conv_direct(cv: _Conv, lines: list[str], x: str, w: str) -> None:
     _conv_finish(cv, lines, dst)
 
 
+def _conv_gemm(cv: _Conv, lines: list[str], x: str, w: str) -> None:
+    """Per output batch element and group: gather the input windows into a column matrix
+    (input feature and kernel tap by output position), then one BLAS product with the
+    (feature, feature and tap) weight matrix straight into the output. The matrix is filled
+    along the longer of the last output axis and the last kernel axis (stored transposed for
+    the latter), so that the copy loops run long."""
+    dst = _conv_target(cv, lines)
+    if tuple(cv.rs) != tuple(range(len(cv.rs))):
+        w = _conv_weight_copy(cv, lines, w, "wc$", list(range(2 + cv.d)))
+    rows, cols = cv.i * cv.window, cv.positions
+    ks, ps = [f"k{k}" for k in range(cv.d)], [f"p{k}" for k in range(cv.d)]
+    along_taps = cv.d > 0 and cv.k[-1] > cv.p[-1]
+    lines += [f"    cols$ = np.empty({rows * cols}, np.{cv.work.name})",
+              f"    cm$ = cols$.reshape(({cols}, {rows})).T" if along_taps else
+              f"    cm$ = cols$.reshape(({rows}, {cols}))",
+              f"    wm$ = {w}.reshape(({cv.groups}, {cv.og}, {rows}))",
+              f"    om$ = {dst}.reshape(({cv.nout}, {cv.o}, {cols}))",
+              f"    for n in range({cv.nout}):",
+              f"        for g in range({cv.groups}):",
+              f"            xb = {cv.x_base('n', 'g')}"]
+    row = list(zip(["c", *ks], _row_major([cv.i, *cv.k]), strict=True))
+    pos = list(zip(ps, _row_major(cv.p), strict=True))
+    if not cv.d:  # one column: the loop runs over the features
+        names, sizes, at, x_at = [], [], "0", "0"
+        inner, size, x_step = "c", cv.i, cv.x_strides[1]
+    elif along_taps:  # outer loops: positions, features, taps but the last
+        names, sizes = [*ps, "c", *ks[:-1]], [*cv.p, cv.i, *cv.k[:-1]]
+        at = _terms([(v, k * rows) for v, k in pos] + row[:-1])
+        x_at = cv.x_offset("c", [*ks[:-1], "0"], ps)
+        inner, size, x_step = ks[-1], cv.k[-1], cv.rd[-1] * cv.x_strides[-1]
+    else:  # outer loops: features, taps, positions but the last
+        names, sizes = ["c", *ks, *ps[:-1]], [cv.i, *cv.k, *cv.p[:-1]]
+        at = _terms([(v, k * cols) for v, k in row] + pos[:-1])
+        x_at = cv.x_offset("c", ks, [*ps[:-1], "0"])
+        inner, size, x_step = ps[-1], cv.p[-1], cv.stride[-1] * cv.x_strides[-1]
+    indent = loop_header(lines, sizes, names, "            ", False)
+    lines += [f"{indent}xu = np.uint64(xb + {x_at})",
+              f"{indent}ru = np.uint64({at})",
+              f"{indent}for {inner} in range(np.uint64({size})):",
+              f"{indent}    cols$[ru + {inner}] = {x}[xu + {_unsigned(inner, x_step)}]",
+              "            " + render.matmul_code("wm$[g]", "cm$",
+                                                  f"om$[n, g * {cv.og}:(g + 1) * {cv.og}]",
+                                                  cv.og, rows, cols)]
+    _conv_finish(cv, lines, dst)
+
+
+def _conv_dot(cv: _Conv, lines: list[str], x: str, w: str) -> None:
+    """Per output position and (batch, block of up to 8 output features): one dot product
+    per feature over input features and the kernel window, the block sharing each input
+    load. The window is flattened along the input's own offsets (the kernel copied into a
+    zero-padded run of that span), so the innermost loop is one long contiguous dot."""
+    dst = _conv_target(cv, lines)
+    span = cv.window_length()
+    kp = _conv_weight_copy(cv, lines, w, "kp$", [], span)
+    block = max(b for b in range(1, 9) if cv.og % b == 0)
+    ps = [f"p{k}" for k in range(cv.d)]
+    _conv_pairs(cv, lines, block)
+    indent = loop_header(lines, cv.p, ps, "        ", False)
+    lines += [f"{indent}a{j}$ = np.{cv.work.name}(0)" for j in range(block)]
+    lines += [f"{indent}for c in range({cv.i}):",
+              f"{indent}    xu = np.uint64(xb + {cv.x_offset('c', ['0'] * cv.d, ps)})",
+              f"{indent}    ku = np.uint64((o * {cv.i} + c) * {span})",
+              f"{indent}    for q in range(np.uint64({span})):",
+              f"{indent}        xv$ = {x}[xu + q]"]
+    offsets = ["q", *(f"q + np.uint64({j * cv.i * span})" for j in range(1, block))]
+    lines += [f"{indent}        a{j}$ += {kp}[ku + {at}] * xv$" for j, at in enumerate(offsets)]
+    out_at = _terms([("n", cv.o * cv.positions), ("o", cv.positions),
+                     *zip(ps, _row_major(cv.p), strict=True)])
+    lines += [f"{indent}{dst}[{out_at} + {j * cv.positions}] = a{j}$" for j in range(block)]
+    _conv_finish(cv, lines, dst)
+
+
+def _conv_scatter(cv: _Conv, lines: list[str], w: str) -> None:
+    """For unit strides: per output batch element and group, one BLAS product of the
+    (output feature and tap, input feature) weight matrix with the input's (feature,
+    position) matrix, then each tap's rows added into the output at that tap's shift. Only
+    real input positions are read: the choice for transposed convolutions (input gradients),
+    whose padding would fill most of a column matrix with zeros."""
+    dst = _conv_target(cv, lines, zero=True)
+    x = _conv_canonical_input(cv, lines)
+    wt = _conv_weight_copy(cv, lines, w, "wt$", [0, *range(2, 2 + cv.d), 1])
+    ks, js = [f"k{k}" for k in range(cv.d)], [f"j{k}" for k in range(cv.d)]
+    span, taps = cv.positions_in, cv.og * cv.window
+    x_batch = cv.c * span
+    base = (f"(n + g * {cv.nout}) * {x_batch}" if cv.bgc > 1
+            else _terms([("n", x_batch), ("g", cv.i * span)]))
+    lines += [f"    y$ = np.empty({taps * span}, np.{cv.work.name})",
+              f"    ym$ = y$.reshape(({taps}, {span}))",
+              f"    wm$ = {wt}.reshape(({cv.groups}, {taps}, {cv.i}))",
+              f"    for n in range({cv.nout}):",
+              f"        for g in range({cv.groups}):",
+              f"            xm$ = {x}[{base}:{base} + {cv.i * span}].reshape(({cv.i}, {span}))",
+              "            " + render.matmul_code("wm$[g]", "xm$", "ym$", taps, cv.i, span)]
+    indent = loop_header(lines, [cv.og, *cv.k], ["f", *ks], "            ", False)
+    out_base = [("n", cv.o * cv.positions), ("g", cv.og * cv.positions), ("f", cv.positions)]
+    if not cv.d:
+        lines.append(f"{indent}{dst}[{_terms(out_base)}] += y$[f]")
+        _conv_finish(cv, lines, dst)
+        return
+    for k in range(cv.d):  # the input positions j whose output j * ld + lo - k * rd exists
+        lo, ld, shift = cv.padding[k][0], cv.ld[k], _terms([(ks[k], cv.rd[k])])
+        lines += [f"{indent}jl{k} = max(0, -(({lo} - {shift}) // {ld}))",
+                  f"{indent}jh{k} = min({cv.s_in[k]}, ({cv.p[k] - 1 - lo} + {shift}) // {ld} + 1)"]
+    for k in range(cv.d - 1):
+        lines.append(f"{indent}for {js[k]} in range(jl{k}, jh{k}):")
+        indent += "    "
+    last = cv.d - 1
+    starts = [*js[:-1], f"jl{last}"]
+    out_at = [(f"({starts[k]} * {cv.ld[k]} + {cv.padding[k][0]} - {ks[k]} * {cv.rd[k]})",
+               stride) for k, stride in enumerate(_row_major(cv.p))]
+    tap = _terms([("f", cv.window), *zip(ks, _row_major(cv.k), strict=True)])
+    lines += [f"{indent}ou = np.uint64({_terms([*out_base, *out_at])})",
+              f"{indent}yu = np.uint64(({tap}) * {span} + "
+              f"{_terms(list(zip(starts, _row_major(cv.s_in), strict=True)))})",
+              f"{indent}for jq in range(np.uint64(max(jh{last} - jl{last}, 0))):",
+              f"{indent}    {dst}[ou + {_unsigned('jq', cv.ld[last])}] += y$[yu + jq]"]
+    _conv_finish(cv, lines, dst)
+
+
 @routine("conv")
 @local_names
 def _conv_code(r: Routine, program: Program) -> list[str]:
@@ -769,9 +1045,14 @@ def _conv_code(r: Routine, program: Program) -> list[str]:
     size = math.prod(cv.out_shape)
     if size == 0 or cv.i * cv.window == 0:
         return [f"    {cv.out} = np.zeros({size}, {np_type(cv.out_dtype)})"]
+    cv.threads = not calls_blas(program)
     lines = [f"    {cv.out} = np.empty({size}, {np_type(cv.out_dtype)})"]
-    x = _conv_input(cv, lines)
     w = _conv_weights(cv, lines)
     strategy = conv_strategy(cv)
-    {"plane": _conv_plane, "direct": _conv_direct}[strategy](cv, lines, x, w)
+    if strategy == "scatter":
+        _conv_scatter(cv, lines, w)
+    else:
+        x = _conv_input(cv, lines)
+        {"plane": _conv_plane, "direct": _conv_direct, "gemm": _conv_gemm,
+         "dot": _conv_dot}[strategy](cv, lines, x, w)
     return lines
