@@ -67,7 +67,7 @@ def test_elementwise_family_jit_matches_eager(family: str, data: st.DataObject) 
 
 
 @pytest.mark.parametrize("names", GROUPS, ids=C.group_id)
-@settings(max_examples=C.examples(2))
+@settings(max_examples=C.examples(1))
 @given(data=st.data())
 def test_jit_matches_eager(names: list[str], data: st.DataObject) -> None:
     """A few functions, each on its own drawn arguments, compiled as one program."""
@@ -76,7 +76,7 @@ def test_jit_matches_eager(names: list[str], data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("names", X64_GROUPS, ids=C.group_id)
-@settings(max_examples=C.examples(2))
+@settings(max_examples=C.examples(1))
 @given(data=st.data())
 def test_jit_matches_eager_x64(names: list[str], data: st.DataObject, x64: None) -> None:
     cases = C.LAX_X64_CASES
