@@ -84,6 +84,15 @@ def test_jit_matches_eager_x64(names: list[str], data: st.DataObject, x64: None)
                    for n in names])
 
 
+def test_float32_exp_family_at_the_ends_of_its_range() -> None:
+    """The vectorized float32 exp near overflow (k = 128 once overflowed with reassociation),
+    near underflow, and through tanh and logistic."""
+    x = np.concatenate([np.linspace(88.3, 88.73, 301), np.linspace(-87.4, -87.3, 51),
+                        np.linspace(-44.4, 44.4, 101)]).astype(np.float32)
+    C.check_items([C.Item("exp/tanh/logistic ends", lambda v: (lax.exp(v), lax.tanh(v),
+                                                               lax.logistic(v)), (x,), C.MATH)])
+
+
 # --- where the eager reference departs from JAX: the compiled code follows JAX -------------------
 
 def compiled_and_eager(f: Any, *args: Any) -> tuple[np.ndarray, np.ndarray]:

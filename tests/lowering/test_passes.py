@@ -60,8 +60,14 @@ def random_args(closed: ClosedJaxpr, seed: int) -> list[np.ndarray]:
 
 
 def run(closed: ClosedJaxpr, args: list[np.ndarray]) -> list[np.ndarray]:
-    return [np.asarray(o) for o in fborn.eval_jaxpr(closed.jaxpr, closed.consts,
-                                                    *[fnp.asarray(a) for a in args])]
+    """Evaluate op by op (nested jit calls too, so inlining them cannot change the rounding)."""
+    saved = fborn.config.jit_compiler
+    fborn.config.update("jit_compiler", "reference")
+    try:
+        return [np.asarray(o) for o in fborn.eval_jaxpr(closed.jaxpr, closed.consts,
+                                                        *[fnp.asarray(a) for a in args])]
+    finally:
+        fborn.config.update("jit_compiler", saved)
 
 
 def check(closed: ClosedJaxpr, new: ClosedJaxpr, seed: int = 0, exact: bool = True) -> None:

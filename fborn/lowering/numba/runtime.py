@@ -225,8 +225,10 @@ def exp_f32(x):  # noqa: ANN001, ANN201
     p = p * r + np.float32(5.00000001e-01)
     p = p * r * r + r + np.float32(1.0)
     ki = np.int32(k)
-    half = ki >> 1
-    return p * _pow2(half) * _pow2(ki - half)
+    if ki > 127:  # 2**128 is no float32: double p instead. One product by the power of two:
+        p = p * np.float32(2.0)  # with 'reassoc', p * 2**64 * 2**64 may become p * inf
+        ki = ki - 1
+    return p * _pow2(ki)
 
 
 @njit(**_OPTS)
