@@ -75,36 +75,19 @@ class Array:
         return self.aval.shape[0]
 
 
-class ArrayImpl(Array):
-    """A concrete, immutable array: a read-only buffer on ``device`` plus its abstract value."""
+class ConcreteArray(Array):
+    """An array that holds a value: subclasses provide ``_value``, its read-only host copy (a
+    numpy array), and get the conversions to numpy and Python values from it."""
 
-    __slots__ = ("aval", "_value", "_device")
+    __slots__ = ()
 
-    def __init__(self, value: np.ndarray, weak_type: bool = False, device: Device = CPU_DEVICE):
-        if value.flags.writeable:
-            value.flags.writeable = False
-        self._value = value
-        self.aval = ShapedArray(value.shape, value.dtype, weak_type)
-        self._device = device
-
-    @property
-    def device(self) -> Device:
-        return self._device
-
-    def devices(self) -> set[Device]:
-        return {self._device}
-
-    def block_until_ready(self) -> ArrayImpl:
-        """Wait until the value is computed (CPU arrays are always ready) and return self."""
-        return self
+    _value: np.ndarray
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         value = self._value
         if dtype is not None and np.dtype(dtype) != value.dtype:
             return value.astype(dtype)
-        if copy:
-            return value.copy()
-        return value
+        return value.copy() if copy else value
 
     def __dlpack__(self, *, stream: Any = None, **kwargs: Any) -> Any:
         # numpy refuses to export read-only buffers; the copy keeps our buffer immutable.
@@ -139,16 +122,8 @@ class ArrayImpl(Array):
         return self._value.tolist()
 
     def copy_to_host_async(self) -> None:
-        """Start copying to the host (a no-op for CPU arrays)."""
-
-    def __repr__(self) -> str:
-        body = np.array2string(self._value, separator=", ", prefix="Array(")
-        extras = [f"dtype={self.aval.dtype.name}"]
-        if self._value.size == 0:
-            extras.insert(0, f"shape={self.aval.shape}")
-        if self.aval.weak_type:
-            extras.append("weak_type=True")
-        return f"Array({body}, {', '.join(extras)})"
+        """Copy the value to the host now (a no-op for CPU arrays)."""
+        self._value  # noqa: B018
 
     def __str__(self) -> str:
         return str(self._value)
@@ -160,6 +135,39 @@ class ArrayImpl(Array):
 
     def __reduce__(self) -> Any:
         return (_rebuild_array, (np.array(self._value), self.aval.weak_type))
+
+
+class ArrayImpl(ConcreteArray):
+    """A concrete, immutable array: a read-only buffer on ``device`` plus its abstract value."""
+
+    __slots__ = ("aval", "_value", "_device")
+
+    def __init__(self, value: np.ndarray, weak_type: bool = False, device: Device = CPU_DEVICE):
+        if value.flags.writeable:
+            value.flags.writeable = False
+        self._value = value
+        self.aval = ShapedArray(value.shape, value.dtype, weak_type)
+        self._device = device
+
+    @property
+    def device(self) -> Device:
+        return self._device
+
+    def devices(self) -> set[Device]:
+        return {self._device}
+
+    def block_until_ready(self) -> ArrayImpl:
+        """Wait until the value is computed (CPU arrays are always ready) and return self."""
+        return self
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._value, separator=", ", prefix="Array(")
+        extras = [f"dtype={self.aval.dtype.name}"]
+        if self._value.size == 0:
+            extras.insert(0, f"shape={self.aval.shape}")
+        if self.aval.weak_type:
+            extras.append("weak_type=True")
+        return f"Array({body}, {', '.join(extras)})"
 
 
 def _rebuild_array(value: np.ndarray, weak_type: bool) -> ArrayImpl:

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from fborn.core.array import Array, Device
+from fborn.core.array import ConcreteArray, Device
 from fborn.core.aval import ShapedArray
 
 
-class GpuArray(Array):
+class GpuArray(ConcreteArray):
     """An array on a GPU: ``device_buffer`` (storage format: bools as uint32) plus its aval."""
 
     __slots__ = ("aval", "device_buffer", "_device", "_host")
@@ -50,39 +50,6 @@ class GpuArray(Array):
         self.device_buffer.gpu.sync()
         return self
 
-    def copy_to_host_async(self) -> None:
-        """Copy to the host now (reads are synchronous in this backend)."""
-        self._value  # noqa: B018
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        value = self._value
-        if dtype is not None and np.dtype(dtype) != value.dtype:
-            return value.astype(dtype)
-        return value.copy() if copy else value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __int__(self) -> int:
-        return int(self._value)
-
-    def __float__(self) -> float:
-        return float(self._value)
-
-    def __index__(self) -> int:
-        return self._value.__index__()
-
-    def item(self, *args: Any) -> Any:
-        """The element as a Python scalar."""
-        return self._value.item(*args)
-
-    def tolist(self) -> Any:
-        """The array as nested Python lists."""
-        return self._value.tolist()
-
     def __repr__(self) -> str:
         body = np.array2string(self._value, separator=", ", prefix="Array(")
         return f"Array({body}, dtype={self.aval.dtype.name}, device={self._device})"
-
-    def __str__(self) -> str:
-        return str(self._value)

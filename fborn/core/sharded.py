@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fborn.core.array import Array, ArrayImpl, Device
+from fborn.core.array import Array, ArrayImpl, ConcreteArray, Device
 from fborn.core.aval import ShapedArray
 from fborn.core.gpu_array import GpuArray
 
@@ -31,7 +31,7 @@ class Shard:
         return f"Shard(device={self.device!r}, index={self.index}, data={self.data!r})"
 
 
-class ShardedArray(Array):
+class ShardedArray(ConcreteArray):
     """An array whose slices along ``axis`` live on ``devices`` (one shard each, the axis
     removed); ``axis=None`` means every device holds the whole (replicated) value. Shards are
     numpy arrays or Arrays (kept as they are, GpuArrays included)."""
@@ -93,43 +93,7 @@ class ShardedArray(Array):
                 s.block_until_ready()
         return self
 
-    def copy_to_host_async(self) -> None:
-        """Gather the shards now."""
-        self._value  # noqa: B018
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        value = self._value
-        if dtype is not None and np.dtype(dtype) != value.dtype:
-            return value.astype(dtype)
-        return value.copy() if copy else value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __int__(self) -> int:
-        return int(self._value)
-
-    def __float__(self) -> float:
-        return float(self._value)
-
-    def __index__(self) -> int:
-        return self._value.__index__()
-
-    def item(self, *args: Any) -> Any:
-        """The element as a Python scalar."""
-        return self._value.item(*args)
-
-    def tolist(self) -> Any:
-        """The array as nested Python lists."""
-        return self._value.tolist()
-
     def __repr__(self) -> str:
         body = np.array2string(self._value, separator=", ", prefix="Array(")
         return f"Array({body}, dtype={self.aval.dtype.name}, sharded over " \
                f"{len(self._devices)} devices)"
-
-    def __str__(self) -> str:
-        return str(self._value)
-
-    def __reduce__(self) -> Any:
-        return (ArrayImpl, (np.array(self._value), self.aval.weak_type))
