@@ -117,6 +117,22 @@ def linear_address(index: tuple[Expr, ...], shape: tuple[int, ...]) -> Expr:
     return address
 
 
+def row_major_strides(shape: tuple[int, ...] | list[int]) -> list[int]:
+    """The element strides of a row-major array of ``shape``."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return strides[::-1]
+
+
+def terms_code(pairs: list[tuple[str, int]]) -> str:
+    """Code for ``sum(var * k)`` (unit coefficients and zero terms folded; ``"0"`` when
+    empty): the same text in numba and WGSL."""
+    parts = [v if k == 1 else f"{v} * {k}" for v, k in pairs if v != "0" and k != 0]
+    return " + ".join(parts) or "0"
+
+
 @dataclass
 class LoopKernel:
     """``out[flat(i)] = value(i)`` for every ``i`` in ``shape``."""

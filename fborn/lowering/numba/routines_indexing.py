@@ -21,26 +21,21 @@ import math
 import numpy as np
 
 from fborn.core import dtypes
-from fborn.lowering.kernel_ir import Const, Expr, LoopIndex, Program, Routine
+from fborn.lowering.kernel_ir import (
+    Const,
+    Expr,
+    LoopIndex,
+    Program,
+    Routine,
+    row_major_strides,
+    terms_code,
+)
 from fborn.lowering.numba import render
 
 render.HALF_ROUTINES.add("scatter")
 
 
 _Body = render.HoistingBody
-
-
-def _strides(shape: tuple[int, ...]) -> list[int]:
-    strides, step = [], 1
-    for n in reversed(shape):
-        strides.append(step)
-        step *= n
-    return strides[::-1]
-
-
-def _terms(pairs: list[tuple[str, int]]) -> str:
-    parts = [v if k == 1 else f"{v} * {k}" for v, k in pairs if v != "0" and k != 0]
-    return " + ".join(parts) or "0"
 
 
 def _copy(out: str, base: str, program: Program) -> list[str]:
@@ -89,7 +84,7 @@ def _scatter_code(r: Routine, program: Program) -> list[str]:
     for j, (var, n) in enumerate(zip(batch_vars, batch_shape, strict=True)):
         lines.append(f"{'    ' * (j + 1)}for {var} in range({n}):")
     head = _Body([indent], batch_vars + window_vars, [0] * (nb + len(window)), f"{out}_s{{}}")
-    strides = _strides(shape)
+    strides = row_major_strides(shape)
     start_terms, checks = [], []
     for d, e in enumerate(p["starts"]):
         if e is not None:
@@ -99,7 +94,7 @@ def _scatter_code(r: Routine, program: Program) -> list[str]:
     if checks:
         lines.append(f"{indent}if {' and '.join(checks)}:")
         indent += "    "
-    lines.append(f"{indent}{out}_base = {_terms(start_terms)}")
+    lines.append(f"{indent}{out}_base = {terms_code(start_terms)}")
     loops = [d for d, var in enumerate(window_vars) if var != "0"]
     indents = [indent + "    " * k for k in range(len(loops) + 1)]
     levels = [0] * nb + [loops.index(d) + 1 if d in loops else 0 for d in range(len(window))]
@@ -109,7 +104,7 @@ def _scatter_code(r: Routine, program: Program) -> list[str]:
     for k, d in enumerate(loops):
         lines.append(f"{indents[k]}for {window_vars[d]} in range({window[d]}):")
         lines += body.buckets[k + 1]
-    offset = _terms([(v, k) for v, k in zip(window_vars, strides, strict=True)])
+    offset = terms_code([(v, k) for v, k in zip(window_vars, strides, strict=True)])
     target = f"{out}[{out}_base + {offset}]"
     lines.append(f"{indents[-1]}{_combine(p['combine'], np.dtype(p['dtype']), target, value)}")
     return lines

@@ -66,7 +66,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from fborn.core import dtypes
-from fborn.lowering.kernel_ir import Program, Routine
+from fborn.lowering.kernel_ir import Program, Routine, row_major_strides, terms_code
 from fborn.lowering.numba import render
 from fborn.lowering.numba.render import (
     HALF_DTYPES,
@@ -580,20 +580,6 @@ FORCE_CONV_STRATEGY: str | None = None
 render.BLAS_ROUTINES.add("conv")
 
 
-def _row_major(shape: tuple[int, ...] | list[int]) -> list[int]:
-    strides, step = [], 1
-    for n in reversed(shape):
-        strides.append(step)
-        step *= n
-    return strides[::-1]
-
-
-def _terms(pairs: list[tuple[str, int]]) -> str:
-    """``var * k + ...`` with unit and zero coefficients folded."""
-    parts = [v if k == 1 else f"{v} * {k}" for v, k in pairs if k != 0 and v != "0"]
-    return " + ".join(parts) or "0"
-
-
 def _unsigned(var: str, k: int) -> str:
     """``var * k`` for an unsigned loop variable (numba would make uint64 * int64 a float)."""
     return var if k == 1 else f"{var} * np.uint64({k})"
@@ -661,7 +647,7 @@ class _Conv:
         self.fgc, self.bgc = p["feature_group_count"], p["batch_group_count"]
         self.groups = max(self.fgc, self.bgc)
         self.og = self.o // self.groups
-        rhs_strides = _row_major(self.rhs_shape)
+        rhs_strides = row_major_strides(self.rhs_shape)
         self.w_strides = [rhs_strides[a] for a in self.rs]
         self.padded = not (all(v == 1 for v in self.ld)
                            and all(lo == hi == 0 for lo, hi in self.padding))
@@ -669,9 +655,9 @@ class _Conv:
         if self.copy_input:
             self.sp = [(n - 1) * d + 1 + lo + hi if n else 0
                        for n, d, (lo, hi) in zip(self.s_in, self.ld, self.padding, strict=True)]
-            self.x_strides = _row_major([self.n, self.c, *self.sp])
+            self.x_strides = row_major_strides([self.n, self.c, *self.sp])
         else:
-            lhs_strides = _row_major(self.lhs_shape)
+            lhs_strides = row_major_strides(self.lhs_shape)
             self.sp = list(self.s_in)
             self.x_strides = [lhs_strides[a] for a in self.ls]
         self.threads = True  # whether loops may run on numba's threads (set by the emitter)
@@ -713,7 +699,7 @@ class _Conv:
         """The input offset of output batch ``n``'s slice for group ``g``."""
         if self.bgc > 1:
             return f"({n} + {g} * {self.nout}) * {self.x_strides[0]}"
-        return _terms([(n, self.x_strides[0]), (g, self.i * self.x_strides[1])])
+        return terms_code([(n, self.x_strides[0]), (g, self.i * self.x_strides[1])])
 
     def x_offset(self, c: str, ks: list[str], ps: list[str]) -> str:
         """The input offset of channel ``c`` at kernel position ``ks``, output ``ps``."""
@@ -721,10 +707,10 @@ class _Conv:
         for k in range(self.d):
             pairs += [(ks[k], self.rd[k] * self.x_strides[2 + k]),
                       (ps[k], self.stride[k] * self.x_strides[2 + k])]
-        return _terms(pairs)
+        return terms_code(pairs)
 
     def w_offset(self, o: str, c: str, ks: list[str]) -> str:
-        return _terms(list(zip([o, c, *ks], self.w_strides, strict=True)))
+        return terms_code(list(zip([o, c, *ks], self.w_strides, strict=True)))
 
     def out_layout(self) -> tuple[int, ...]:
         """The canonical axes of the output buffer in memory order."""
@@ -772,14 +758,14 @@ def _conv_input(cv: _Conv, lines: list[str]) -> str:
     canon = [names[a] for a in cv.ls]
     targets, checks = [], []
     for k, (lo, hi) in enumerate(cv.padding):
-        lines.append(f"{indent}s{k} = {_terms([(canon[2 + k], cv.ld[k])])} + {lo}")
+        lines.append(f"{indent}s{k} = {terms_code([(canon[2 + k], cv.ld[k])])} + {lo}")
         targets.append(f"s{k}")
         if lo < 0 or hi < 0:
             checks.append(f"0 <= s{k} < {cv.sp[k]}")
     if checks:
         lines.append(f"{indent}if {' and '.join(checks)}:")
         indent += "    "
-    address = _terms(list(zip([canon[0], canon[1], *targets], cv.x_strides, strict=True)))
+    address = terms_code(list(zip([canon[0], canon[1], *targets], cv.x_strides, strict=True)))
     value = _to_work(f"{cv.lhs}[{flat_offset(names, cv.lhs_shape)}]", cv.in_dtype, cv.work)
     lines.append(f"{indent}xpad$[{address}] = {value}")
     return "xpad$"
@@ -794,7 +780,7 @@ def _conv_canonical_input(cv: _Conv, lines: list[str]) -> str:
     lines.append(f"    xc$ = np.empty({math.prod(cv.lhs_shape)}, np.{cv.work.name})")
     indent = loop_header(lines, list(cv.lhs_shape), names, "    ", False)
     canon = [names[a] for a in cv.ls]
-    address = _terms(list(zip(canon, _row_major([cv.n, cv.c, *cv.s_in]), strict=True)))
+    address = terms_code(list(zip(canon, row_major_strides([cv.n, cv.c, *cv.s_in]), strict=True)))
     value = _to_work(f"{cv.lhs}[{flat_offset(names, cv.lhs_shape)}]", cv.in_dtype, cv.work)
     lines.append(f"{indent}xc$[{address}] = {value}")
     return "xc$"
@@ -820,12 +806,12 @@ def _conv_weight_copy(cv: _Conv, lines: list[str], w: str, name: str, order: lis
     sizes = [cv.o, cv.i, *cv.k]
     if span is None:
         size = math.prod(sizes)
-        target = _terms(list(zip([names[a] for a in order],
-                                 _row_major([sizes[a] for a in order]), strict=True)))
+        target = terms_code(list(zip([names[a] for a in order],
+                                 row_major_strides([sizes[a] for a in order]), strict=True)))
     else:
         size = cv.o * cv.i * span
         taps = [(names[2 + k], cv.rd[k] * cv.x_strides[2 + k]) for k in range(cv.d)]
-        target = _terms([("o", cv.i * span), ("c", span), *taps])
+        target = terms_code([("o", cv.i * span), ("c", span), *taps])
     lines.append(f"    {name} = np.{'empty' if span is None else 'zeros'}({size}, "
                  f"np.{cv.work.name})")
     indent = loop_header(lines, sizes, names, "    ", False)
@@ -840,7 +826,7 @@ def _conv_writeback(cv: _Conv, lines: list[str], src: str, strides: list[int]) -
     indent = loop_header(lines, list(cv.out_shape), names, "    ",
                          cv.parallel(list(cv.out_shape), math.prod(cv.out_shape)))
     canon = [names[a] for a in cv.os]
-    value = _from_work(f"{src}[{_terms(list(zip(canon, strides, strict=True)))}]", cv.work,
+    value = _from_work(f"{src}[{terms_code(list(zip(canon, strides, strict=True)))}]", cv.work,
                        cv.out_dtype)
     lines.append(f"{indent}{cv.out}[{flat_offset(names, cv.out_shape)}] = {value}")
 
@@ -873,7 +859,7 @@ def _conv_target(cv: _Conv, lines: list[str], zero: bool = False) -> str:
 
 def _conv_finish(cv: _Conv, lines: list[str], dst: str) -> None:
     if dst != cv.out:
-        _conv_writeback(cv, lines, dst, _row_major([cv.nout, cv.o, *cv.p]))
+        _conv_writeback(cv, lines, dst, row_major_strides([cv.nout, cv.o, *cv.p]))
 
 
 def _conv_plane(cv: _Conv, lines: list[str], x: str, w: str) -> None:
@@ -891,7 +877,7 @@ def _conv_plane(cv: _Conv, lines: list[str], x: str, w: str) -> None:
               f"{indent}for q in range(np.uint64({length})):",
               f"{indent}    plane$[q] += wv$ * {x}[xu + q]"]
     indent = loop_header(lines, cv.p, ps, "        ", False)
-    out_at = _terms([("no", cv.positions), *zip(ps, _row_major(cv.p), strict=True)])
+    out_at = terms_code([("no", cv.positions), *zip(ps, row_major_strides(cv.p), strict=True)])
     lines.append(f"{indent}{dst}[{out_at}] = plane$[{cv.x_offset('0', ['0'] * cv.d, ps)}]")
     _conv_finish(cv, lines, dst)
 
@@ -914,7 +900,7 @@ def _conv_direct(cv: _Conv, lines: list[str], x: str, w: str) -> None:
               f"{inner}for kq in range(np.uint64({size})):",
               f"{inner}    acc$ += {w}[wu + {_unsigned('kq', w_step)}] * "
               f"{x}[xu + {_unsigned('kq', x_step)}]"]
-    out_at = _terms([("no", cv.positions), *zip(ps, _row_major(cv.p), strict=True)])
+    out_at = terms_code([("no", cv.positions), *zip(ps, row_major_strides(cv.p), strict=True)])
     lines.append(f"{indent}{dst}[{out_at}] = acc$")
     _conv_finish(cv, lines, dst)
 
@@ -939,19 +925,19 @@ def _conv_gemm(cv: _Conv, lines: list[str], x: str, w: str) -> None:
               f"    for n in range({cv.nout}):",
               f"        for g in range({cv.groups}):",
               f"            xb = {cv.x_base('n', 'g')}"]
-    row = list(zip(["c", *ks], _row_major([cv.i, *cv.k]), strict=True))
-    pos = list(zip(ps, _row_major(cv.p), strict=True))
+    row = list(zip(["c", *ks], row_major_strides([cv.i, *cv.k]), strict=True))
+    pos = list(zip(ps, row_major_strides(cv.p), strict=True))
     if not cv.d:  # one column: the loop runs over the features
         names, sizes, at, x_at = [], [], "0", "0"
         inner, size, x_step = "c", cv.i, cv.x_strides[1]
     elif along_taps:  # outer loops: positions, features, taps but the last
         names, sizes = [*ps, "c", *ks[:-1]], [*cv.p, cv.i, *cv.k[:-1]]
-        at = _terms([(v, k * rows) for v, k in pos] + row[:-1])
+        at = terms_code([(v, k * rows) for v, k in pos] + row[:-1])
         x_at = cv.x_offset("c", [*ks[:-1], "0"], ps)
         inner, size, x_step = ks[-1], cv.k[-1], cv.rd[-1] * cv.x_strides[-1]
     else:  # outer loops: features, taps, positions but the last
         names, sizes = ["c", *ks, *ps[:-1]], [cv.i, *cv.k, *cv.p[:-1]]
-        at = _terms([(v, k * cols) for v, k in row] + pos[:-1])
+        at = terms_code([(v, k * cols) for v, k in row] + pos[:-1])
         x_at = cv.x_offset("c", ks, [*ps[:-1], "0"])
         inner, size, x_step = ps[-1], cv.p[-1], cv.stride[-1] * cv.x_strides[-1]
     indent = loop_header(lines, sizes, names, "            ", False)
@@ -985,8 +971,8 @@ def _conv_dot(cv: _Conv, lines: list[str], x: str, w: str) -> None:
               f"{indent}        xv$ = {x}[xu + q]"]
     offsets = ["q", *(f"q + np.uint64({j * cv.i * span})" for j in range(1, block))]
     lines += [f"{indent}        a{j}$ += {kp}[ku + {at}] * xv$" for j, at in enumerate(offsets)]
-    out_at = _terms([("n", cv.o * cv.positions), ("o", cv.positions),
-                     *zip(ps, _row_major(cv.p), strict=True)])
+    out_at = terms_code([("n", cv.o * cv.positions), ("o", cv.positions),
+                     *zip(ps, row_major_strides(cv.p), strict=True)])
     lines += [f"{indent}{dst}[{out_at} + {j * cv.positions}] = a{j}$" for j in range(block)]
     _conv_finish(cv, lines, dst)
 
@@ -1004,7 +990,7 @@ def _conv_scatter(cv: _Conv, lines: list[str], w: str) -> None:
     span, taps = cv.positions_in, cv.og * cv.window
     x_batch = cv.c * span
     base = (f"(n + g * {cv.nout}) * {x_batch}" if cv.bgc > 1
-            else _terms([("n", x_batch), ("g", cv.i * span)]))
+            else terms_code([("n", x_batch), ("g", cv.i * span)]))
     lines += [f"    y$ = np.empty({taps * span}, np.{cv.work.name})",
               f"    ym$ = y$.reshape(({taps}, {span}))",
               f"    wm$ = {wt}.reshape(({cv.groups}, {taps}, {cv.i}))",
@@ -1015,11 +1001,11 @@ def _conv_scatter(cv: _Conv, lines: list[str], w: str) -> None:
     indent = loop_header(lines, [cv.og, *cv.k], ["f", *ks], "            ", False)
     out_base = [("n", cv.o * cv.positions), ("g", cv.og * cv.positions), ("f", cv.positions)]
     if not cv.d:
-        lines.append(f"{indent}{dst}[{_terms(out_base)}] += y$[f]")
+        lines.append(f"{indent}{dst}[{terms_code(out_base)}] += y$[f]")
         _conv_finish(cv, lines, dst)
         return
     for k in range(cv.d):  # the input positions j whose output j * ld + lo - k * rd exists
-        lo, ld, shift = cv.padding[k][0], cv.ld[k], _terms([(ks[k], cv.rd[k])])
+        lo, ld, shift = cv.padding[k][0], cv.ld[k], terms_code([(ks[k], cv.rd[k])])
         lines += [f"{indent}jl{k} = max(0, -(({lo} - {shift}) // {ld}))",
                   f"{indent}jh{k} = min({cv.s_in[k]}, ({cv.p[k] - 1 - lo} + {shift}) // {ld} + 1)"]
     for k in range(cv.d - 1):
@@ -1028,11 +1014,11 @@ def _conv_scatter(cv: _Conv, lines: list[str], w: str) -> None:
     last = cv.d - 1
     starts = [*js[:-1], f"jl{last}"]
     out_at = [(f"({starts[k]} * {cv.ld[k]} + {cv.padding[k][0]} - {ks[k]} * {cv.rd[k]})",
-               stride) for k, stride in enumerate(_row_major(cv.p))]
-    tap = _terms([("f", cv.window), *zip(ks, _row_major(cv.k), strict=True)])
-    lines += [f"{indent}ou = np.uint64({_terms([*out_base, *out_at])})",
+               stride) for k, stride in enumerate(row_major_strides(cv.p))]
+    tap = terms_code([("f", cv.window), *zip(ks, row_major_strides(cv.k), strict=True)])
+    lines += [f"{indent}ou = np.uint64({terms_code([*out_base, *out_at])})",
               f"{indent}yu = np.uint64(({tap}) * {span} + "
-              f"{_terms(list(zip(starts, _row_major(cv.s_in), strict=True)))})",
+              f"{terms_code(list(zip(starts, row_major_strides(cv.s_in), strict=True)))})",
               f"{indent}for jq in range(np.uint64(max(jh{last} - jl{last}, 0))):",
               f"{indent}    {dst}[ou + {_unsigned('jq', cv.ld[last])}] += y$[yu + jq]"]
     _conv_finish(cv, lines, dst)

@@ -37,6 +37,8 @@ from fborn.lowering.kernel_ir import (
     Program,
     Routine,
     linear_address,
+    row_major_strides,
+    terms_code,
 )
 from fborn.lowering.wgsl.render import (
     WORKGROUP,
@@ -60,19 +62,10 @@ from fborn.lowering.wgsl.render import (
 )
 
 
-def _row_major(shape: tuple[int, ...]) -> list[int]:
-    strides, step = [], 1
-    for n in reversed(shape):
-        strides.append(step)
-        step *= n
-    return strides[::-1]
-
-
 def _terms(pairs: list[tuple[str, int]]) -> str:
-    """``i32`` code for ``sum(var * k)`` (zero terms dropped)."""
-    parts = [v if k == 1 else f"{v} * {k}" for v, k in pairs if v != "0" and k != 0]
-    return f"({' + '.join(parts)})" if parts else "0"
-
+    """``i32`` code for ``sum(var * k)``, parenthesized (zero terms dropped)."""
+    code = terms_code(pairs)
+    return code if code == "0" else f"({code})"
 
 def _buffers(program: Program, rendered: RenderedProgram) -> dict[str, BufferInfo]:
     return {**program.buffers, **rendered.scratch}
@@ -158,7 +151,7 @@ def _scatter(r: Routine, program: Program, limits: Limits, rendered: RenderedPro
     starts = [_start(w, e, n - z, p["bounds"], checks)
               for e, n, z in zip(p["starts"], shape, window, strict=True)]
     head, w.lines = w.lines, []
-    strides = _row_major(shape)
+    strides = row_major_strides(shape)
     target = (f"{buffer_var(out)}[{_terms(list(zip(starts, strides, strict=True)))} + "
               f"{_terms(list(zip(window_vars, strides, strict=True)))}]")
     update = _scatter_update(p, out, w, target)
@@ -339,7 +332,7 @@ def _conv_body(p: dict, lhs: str, rhs: str, out: str, buffers: dict[str, BufferI
     nout = out_shape[os_[0]]
     kernel = [rhs_shape[a] for a in rs[2:]]
     s_in = [lhs_shape[a] for a in ls[2:]]
-    lstr, rstr = _row_major(lhs_shape), _row_major(rhs_shape)
+    lstr, rstr = row_major_strides(lhs_shape), row_major_strides(rhs_shape)
     out_dtype, work = buffers[out].dtype, _work_type(buffers[lhs].dtype, buffers[out].dtype)
     dims = [f"d{a}" for a in range(len(out_shape))]
     n, o = dims[os_[0]], dims[os_[1]]
