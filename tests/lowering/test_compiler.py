@@ -18,12 +18,6 @@ from fborn.lowering.numba.compile import Executable, cache_dir
 from fborn.lowering.schedule import LoweringError
 
 
-@pytest.fixture(autouse=True)
-def numba_jit(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("FBORN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
-    fborn.config.update("jit_compiler", "numba")
-
-
 def kernels(fn, *args):
     """How many loop nests and routine calls ``fn`` compiles to."""
     return Executable(fborn.make_jaxpr(fn)(*args)).program.kernel_count()

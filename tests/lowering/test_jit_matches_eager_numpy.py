@@ -8,39 +8,12 @@ types under x64.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
+import jit_eager_cases
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fborn
-
-
-def load_cases() -> ModuleType:
-    """The shared case module (a sibling file: importlib mode puts no test folder on
-    sys.path)."""
-    name = "jit_eager_cases"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-C = load_cases()
-
-
-@pytest.fixture(autouse=True)
-def numba_jit(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Compile with numba into this session's kernel folder (never a warm user cache)."""
-    monkeypatch.setenv("FBORN_CACHE_DIR", str(C.kernel_dir(tmp_path_factory)))
-    fborn.config.update("jit_compiler", "numba")
+C = jit_eager_cases
 
 
 def test_table_covers_every_numpy_name() -> None:

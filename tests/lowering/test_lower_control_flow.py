@@ -22,10 +22,6 @@ from fborn.tree_util import tree_leaves
 F32 = np.float32
 
 
-@pytest.fixture(autouse=True)
-def numba_jit(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("FBORN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kernels"))
-    fborn.config.update("jit_compiler", "numba")
 
 
 def rand(*shape, seed=0):

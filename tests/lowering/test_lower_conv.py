@@ -16,6 +16,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
+from compiled_checks import jitted, source
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,23 +32,7 @@ F16 = np.dtype(np.float16)
 SPATIAL = (1, 0, 2, 3)  # the layout fborn.grad gives weight-gradient convolutions
 
 
-@pytest.fixture(scope="module")
-def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return tmp_path_factory.mktemp("kernels")
 
-
-@pytest.fixture(autouse=True)
-def numba_jit(monkeypatch: pytest.MonkeyPatch, kernel_dir: Any) -> None:
-    """Every test compiles with numba into a temporary kernel cache."""
-    monkeypatch.setenv("FBORN_CACHE_DIR", str(kernel_dir))
-    fborn.config.update("jit_compiler", "numba")
-
-
-_JITTED: dict[Callable, Callable] = {}
-
-
-def jitted(f: Callable) -> Callable:
-    return _JITTED.setdefault(f, fborn.jit(f))
 
 
 def assert_compiled_close(f: Callable, *args: Any, rtol: float = 0.0, atol: float = 0.0
@@ -64,9 +49,6 @@ def assert_compiled_close(f: Callable, *args: Any, rtol: float = 0.0, atol: floa
             e, c = e.astype(np.float32), c.astype(np.float32)
         np.testing.assert_allclose(c, e, rtol=rtol, atol=atol)
 
-
-def source(f: Callable, *args: Any) -> str:
-    return jitted(f).lower(*args).as_text()
 
 
 def values(shape: tuple[int, ...], dtype: Any = np.float32, small_ints: bool = False

@@ -9,11 +9,10 @@ few and hypothesis examples (indices, values) hit the in-memory kernel cache.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
+from compiled_checks import assert_compiled_equal
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,39 +20,6 @@ import fborn
 import fborn.lax as lax
 import fborn.numpy as fnp
 from fborn.lax import GatherDimensionNumbers, ScatterDimensionNumbers
-from fborn.tree_util import tree_leaves
-
-
-@pytest.fixture(scope="module")
-def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return tmp_path_factory.mktemp("kernels")
-
-
-@pytest.fixture(autouse=True)
-def numba_jit(monkeypatch: pytest.MonkeyPatch, kernel_dir: Any) -> None:
-    """Every test compiles with numba into a temporary kernel cache."""
-    monkeypatch.setenv("FBORN_CACHE_DIR", str(kernel_dir))
-    fborn.config.update("jit_compiler", "numba")
-
-
-_JITTED: dict[Callable, Callable] = {}
-
-
-def assert_compiled_equal(f: Callable, *args: Any, rtol: float = 0.0) -> None:
-    """``fborn.jit(f)`` (numba) gives the eager result: same dtypes, shapes and values."""
-    jf = _JITTED.setdefault(f, fborn.jit(f))
-    eager = tree_leaves(f(*args))
-    compiled = tree_leaves(jf(*args))
-    assert len(eager) == len(compiled)
-    for e, c in zip(eager, compiled, strict=True):
-        e, c = np.asarray(e), np.asarray(c)
-        assert c.dtype == e.dtype and c.shape == e.shape
-        if e.dtype in (fnp.float16, fnp.bfloat16):  # compare values (NaN payloads may differ)
-            e, c = e.astype(np.float32), c.astype(np.float32)
-        if rtol:
-            np.testing.assert_allclose(c, e, rtol=rtol, atol=1e-6)
-        else:
-            np.testing.assert_array_equal(c, e)
 
 
 def data(shape: tuple[int, ...], dtype: Any, seed: int) -> Any:

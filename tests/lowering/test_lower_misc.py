@@ -9,12 +9,12 @@ varies the values, which hit the in-memory kernel cache.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import ml_dtypes
 import numpy as np
 import pytest
+from compiled_checks import assert_compiled_equal, source
 from hypothesis import given
 from hypothesis import strategies as st
 from numba import njit
@@ -26,50 +26,13 @@ import fborn.random as fr
 from fborn.lowering.numba import routines_misc as rm
 from fborn.primitives.conv import ConvDimensionNumbers
 from fborn.primitives.random_bits import threefry2x32_p
-from fborn.tree_util import tree_leaves
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 F16 = np.dtype(np.float16)
 
 
-@pytest.fixture(scope="module")
-def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return tmp_path_factory.mktemp("kernels")
 
 
-@pytest.fixture(autouse=True)
-def numba_jit(monkeypatch: pytest.MonkeyPatch, kernel_dir: Any) -> None:
-    """Every test compiles with numba into a temporary kernel cache."""
-    monkeypatch.setenv("FBORN_CACHE_DIR", str(kernel_dir))
-    fborn.config.update("jit_compiler", "numba")
-
-
-_JITTED: dict[Callable, Callable] = {}
-
-
-def assert_compiled_equal(f: Callable, *args: Any, rtol: float = 0.0, atol: float = 0.0,
-                          loose: int | None = None) -> None:
-    """``fborn.jit(f)`` (numba) gives the eager result: same dtypes and shapes, equal values
-    (NaNs in the same places) or, with ``rtol``/``atol``, close ones (only for the last
-    ``loose`` outputs if given)."""
-    jf = _JITTED.setdefault(f, fborn.jit(f))
-    eager = tree_leaves(f(*args))
-    compiled = tree_leaves(jf(*args))
-    assert len(eager) == len(compiled)
-    first_loose = 0 if loose is None else len(eager) - loose
-    for k, (e, c) in enumerate(zip(eager, compiled, strict=True)):
-        e, c = np.asarray(e), np.asarray(c)
-        assert c.dtype == e.dtype and c.shape == e.shape
-        if e.dtype in (F16, BF16):
-            e, c = e.astype(np.float32), c.astype(np.float32)
-        if (rtol or atol) and k >= first_loose:
-            np.testing.assert_allclose(c, e, rtol=rtol, atol=atol)
-        else:
-            np.testing.assert_array_equal(c, e)
-
-
-def source(f: Callable, *args: Any) -> str:
-    return _JITTED.setdefault(f, fborn.jit(f)).lower(*args).as_text()
 
 
 def floats(shape: tuple[int, ...], dtype: Any = np.float32, specials: bool = False
