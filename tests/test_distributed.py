@@ -28,6 +28,9 @@ def test_single_process_defaults():
 
 
 MPI_SCRIPT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+
     import numpy as np
     import fborn, fborn.numpy as fnp
     from fborn import distributed, lax, nn, optim
@@ -78,7 +81,7 @@ MPI_SCRIPT = textwrap.dedent("""
             np.testing.assert_allclose(np.asarray(pn[k])[dev], np.asarray(p1[k]), rtol=1e-5,
                                        atol=1e-6)
     distributed.shutdown()
-    print(f"rank {rank} ok")
+    Path(sys.argv[1], f"rank{rank}.ok").write_text("ok")
 """)
 
 
@@ -97,12 +100,15 @@ def _mpiexec() -> str | None:
 def test_two_process_psum_and_data_parallel_step(tmp_path: Path):
     script = tmp_path / "mpi_job.py"
     script.write_text(MPI_SCRIPT)
-    env = {**os.environ, "FBORN_NUM_CPU_DEVICES": "2", "FBORN_JIT_COMPILER": "reference"}
-    result = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", str(script)],
+    source_root = str(Path(fborn.__file__).parents[1])
+    env = {**os.environ, "FBORN_NUM_CPU_DEVICES": "2", "FBORN_JIT_COMPILER": "reference",
+           "PYTHONPATH": os.pathsep.join([source_root, os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", str(script),
+                             str(tmp_path)],
                             capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = sorted(line for line in result.stdout.splitlines() if line.startswith("rank"))
-    assert lines == ["rank 0 ok", "rank 1 ok"]
+    # Each rank leaves a marker file: the two processes' stdout may interleave.
+    assert sorted(p.name for p in tmp_path.glob("rank*.ok")) == ["rank0.ok", "rank1.ok"]
 
 
 def test_initialize_without_mpi_names_the_extra(monkeypatch: pytest.MonkeyPatch):
