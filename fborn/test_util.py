@@ -1,4 +1,5 @@
-"""``check_grads``: numerical checks of forward and reverse mode, recursively to any order.
+"""Test helpers: ``check_grads`` (numerical checks of forward and reverse mode, recursively to
+any order) and ``eval_traced`` (a function run through its jaxpr).
 
 Forward mode is compared with central finite differences along random tangents; reverse mode
 with forward mode through the inner-product identity <v, J t> = <J^T v, t>.
@@ -80,3 +81,11 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int,
                 return fborn.vjp(f, *primals)[1](cotangent)
 
             check_grads(f_vjp, list(args), order - 1, ("rev",), eps, rtol, atol, seed)
+
+
+def eval_traced(f: Callable[..., Any], *args: Any) -> list[Any]:
+    """The outputs of ``f(*args)`` computed the long way: traced by ``make_jaxpr``, checked by
+    ``typecheck_jaxpr``, then run op by op by ``eval_jaxpr``."""
+    closed = fborn.make_jaxpr(f)(*args)
+    fborn.typecheck_jaxpr(closed.jaxpr)
+    return fborn.eval_jaxpr(closed.jaxpr, closed.consts, *args)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -45,6 +47,18 @@ class Config:
 
     def snapshot(self) -> dict[str, Any]:
         return dict(self._values)
+
+    @contextlib.contextmanager
+    def override(self, **flags: Any) -> Iterator[None]:
+        """Set ``flags`` for a ``with`` block, then restore every flag as it was
+        (``with fborn.config.override(enable_x64=True): ...``)."""
+        saved = self.snapshot()
+        try:
+            for name, value in flags.items():
+                self.update(name, value)
+            yield
+        finally:
+            self.restore(saved)
 
 
 config = Config()

@@ -6,10 +6,9 @@ compiler."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import ml_dtypes
@@ -24,30 +23,12 @@ import fborn
 import fborn.nn as nn
 import fborn.scipy.special
 from fborn.errors import ConcretizationError, FbornDtypeError, FbornShapeError
-from fborn.test_util import check_grads
+from fborn.test_util import check_grads, eval_traced
 
 SETTINGS = settings(max_examples=25, deadline=None)
 BF16 = np.dtype(ml_dtypes.bfloat16)
 FLOATS = [np.dtype(np.float32), np.dtype(np.float16), BF16]
 TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float16): 4e-3, BF16: 3e-2}
-
-
-@contextlib.contextmanager
-def x64() -> Iterator[None]:
-    """Enable 64-bit types for the block."""
-    previous = fborn.config.read("enable_x64")
-    fborn.config.update("enable_x64", True)
-    try:
-        yield
-    finally:
-        fborn.config.update("enable_x64", previous)
-
-
-def traced(f: Callable[..., Any], *args: Any) -> list[Any]:
-    """The outputs of ``f(*args)`` run through make_jaxpr + eval_jaxpr."""
-    closed = fborn.make_jaxpr(f)(*args)
-    fborn.typecheck_jaxpr(closed.jaxpr)
-    return fborn.eval_jaxpr(closed.jaxpr, closed.consts, *args)
 
 
 def gelu_exact(x: Any) -> Any:
@@ -246,7 +227,7 @@ def test_elementwise_traced_jit_vmap(name: str) -> None:
     f = ELEMENTWISE[name][0]
     x = np.linspace(-7, 7, 24, dtype=np.float32).reshape(4, 6)
     eager = np.asarray(f(x))
-    (out,) = traced(f, x)
+    (out,) = eval_traced(f, x)
     np.testing.assert_array_equal(np.asarray(out), eager)
     # Compiled code may round a few ulp differently (vectorized exp/tanh, fused multiply-adds);
     # gelu's 1 + tanh(..) cancels near x = -5, so compare absolutely there.
@@ -326,7 +307,7 @@ EXACT_GRADS: dict[str, tuple[Callable[..., Any], Callable[[np.ndarray], np.ndarr
 def test_exact_derivatives_float64(name: str) -> None:
     f, df = EXACT_GRADS[name]
     x = np.concatenate([np.linspace(-40, 40, 161), [-1e4, -700.0, 700.0, 1e4]])
-    with x64():
+    with fborn.config.override(enable_x64=True):
         got = np.asarray(fborn.vmap(fborn.grad(f))(x))
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, df(x), rtol=1e-12, atol=1e-300)
@@ -342,7 +323,7 @@ def test_finite_differences(name: str) -> None:
     rng = np.random.default_rng(0)
     x = rng.uniform(-5, 5, (3, 4))
     x = x[np.abs(x - np.round(x)) > 0.05]  # away from the kinks at integers
-    with x64():
+    with fborn.config.override(enable_x64=True):
         check_grads(f, [x], order=2 if name not in ("relu", "relu6", "hard_tanh") else 1,
                     rtol=1e-6, atol=1e-6)
 
@@ -401,7 +382,7 @@ def test_softmax_gradients() -> None:
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 5))
     t = rng.standard_normal((3, 5))
-    with x64():
+    with fborn.config.override(enable_x64=True):
         for axis in (-1, 0, None):
             check_grads(lambda v, a=axis: nn.softmax(v, axis=a), [x], order=2)
             check_grads(lambda v, a=axis: nn.log_softmax(v, axis=a), [x], order=2)
@@ -415,7 +396,7 @@ def test_softmax_traced_jit_vmap() -> None:
     x = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4)
     for f in (nn.softmax, nn.log_softmax, lambda v: nn.logsumexp(v, axis=-1)):
         eager = np.asarray(f(x))
-        np.testing.assert_array_equal(np.asarray(traced(f, x)[0]), eager)
+        np.testing.assert_array_equal(np.asarray(eval_traced(f, x)[0]), eager)
         np.testing.assert_allclose(np.asarray(fborn.jit(f)(x)), eager, rtol=4e-6, atol=1e-7)
         rows = np.stack([np.asarray(f(r)) for r in x])
         np.testing.assert_allclose(np.asarray(fborn.vmap(f)(x)), rows, rtol=1e-7)
@@ -458,7 +439,7 @@ def test_one_hot_details() -> None:
     wide = np.asarray(nn.one_hot(np.array([0, 255], np.uint8), 300))  # no uint8 wrap-around
     assert wide.shape == (2, 300) and wide.sum() == 2 and wide[0, 0] == wide[1, 255] == 1
     np.testing.assert_array_equal(nn.one_hot(np.array([True, False]), 2), [[0, 1], [1, 0]])
-    with x64():
+    with fborn.config.override(enable_x64=True):
         assert np.asarray(nn.one_hot(np.array([1]), 2)).dtype == np.float64
     with pytest.warns(DeprecationWarning, match="integers"):
         np.testing.assert_array_equal(nn.one_hot(np.array([1.0]), 2), [[0, 1]])
@@ -476,7 +457,7 @@ def test_one_hot_traced_jit_vmap() -> None:
     labels = np.array([[0, 3], [2, 9]], np.int32)
     eager = np.asarray(nn.one_hot(labels, 4))
     f = lambda v: nn.one_hot(v, 4)
-    np.testing.assert_array_equal(np.asarray(traced(f, labels)[0]), eager)
+    np.testing.assert_array_equal(np.asarray(eval_traced(f, labels)[0]), eager)
     np.testing.assert_array_equal(np.asarray(fborn.jit(f)(labels)), eager)
     np.testing.assert_array_equal(np.asarray(fborn.vmap(f)(labels)), eager)
     np.testing.assert_array_equal(
@@ -504,10 +485,10 @@ def test_glu_matches_numpy(x: np.ndarray, axis: int) -> None:
 
 def test_glu_gradients_and_traced() -> None:
     x = np.random.default_rng(2).standard_normal((3, 4))
-    with x64():
+    with fborn.config.override(enable_x64=True):
         check_grads(lambda v: nn.glu(v, axis=0 if v.shape[0] % 2 == 0 else -1), [x], order=2)
     x32 = x.astype(np.float32)
-    np.testing.assert_array_equal(np.asarray(traced(nn.glu, x32)[0]), np.asarray(nn.glu(x32)))
+    np.testing.assert_array_equal(np.asarray(eval_traced(nn.glu, x32)[0]), np.asarray(nn.glu(x32)))
 
 
 def ref_standardize(x: np.ndarray, axis: Any, where: np.ndarray | None) -> np.ndarray:
@@ -541,9 +522,9 @@ def test_standardize_options() -> None:
                                (x - 1) / np.sqrt(4 + 1e-5), rtol=1e-6)
     with pytest.raises(ValueError, match="algorithm"):
         nn.standardize(x, algorithm="exact")
-    with x64():
+    with fborn.config.override(enable_x64=True):
         check_grads(nn.standardize, [np.random.default_rng(3).standard_normal((2, 5))], order=1)
-    np.testing.assert_array_equal(np.asarray(traced(nn.standardize, x)[0]),
+    np.testing.assert_array_equal(np.asarray(eval_traced(nn.standardize, x)[0]),
                                   np.asarray(nn.standardize(x)))
 
 

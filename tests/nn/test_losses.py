@@ -6,8 +6,7 @@ numba compiler."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import ml_dtypes
@@ -21,31 +20,13 @@ from hypothesis.extra import numpy as hnp
 import fborn
 import fborn.nn as nn
 from fborn.errors import FbornDtypeError, FbornShapeError
-from fborn.test_util import check_grads
+from fborn.test_util import check_grads, eval_traced
 
 SETTINGS = settings(max_examples=25, deadline=None)
 BF16 = np.dtype(ml_dtypes.bfloat16)
 FLOATS = [np.dtype(np.float32), np.dtype(np.float16), BF16]
 TOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float16): 4e-3, BF16: 3e-2}
 CE_INT = nn.softmax_cross_entropy_with_integer_labels
-
-
-@contextlib.contextmanager
-def x64() -> Iterator[None]:
-    """Enable 64-bit types for the block."""
-    previous = fborn.config.read("enable_x64")
-    fborn.config.update("enable_x64", True)
-    try:
-        yield
-    finally:
-        fborn.config.update("enable_x64", previous)
-
-
-def traced(f: Callable[..., Any], *args: Any) -> list[Any]:
-    """The outputs of ``f(*args)`` run through make_jaxpr + eval_jaxpr."""
-    closed = fborn.make_jaxpr(f)(*args)
-    fborn.typecheck_jaxpr(closed.jaxpr)
-    return fborn.eval_jaxpr(closed.jaxpr, closed.consts, *args)
 
 
 def ref_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -186,7 +167,7 @@ def test_cross_entropy_finite_differences() -> None:
     rng = np.random.default_rng(2)
     logits = rng.standard_normal((3, 4))
     probs = sp.softmax(rng.standard_normal((3, 4)), -1)
-    with x64():
+    with fborn.config.override(enable_x64=True):
         check_grads(lambda v: CE_INT(v, np.array([0, 3, 1])), [logits], order=2)
         check_grads(lambda v: CE_INT(v, np.array([0, 3, 1]), axis=0), [logits.T], order=2)
         check_grads(nn.softmax_cross_entropy, [logits, probs], order=2)
@@ -295,7 +276,7 @@ def test_regression_losses_match_numpy(pred: np.ndarray, seed: int, delta: float
 def test_regression_gradients_and_errors() -> None:
     rng = np.random.default_rng(3)
     pred, target = rng.standard_normal((2, 3, 4))
-    with x64():
+    with fborn.config.override(enable_x64=True):
         check_grads(nn.squared_error, [pred, target], order=2)
         check_grads(nn.mse, [pred, target], order=2)
         check_grads(lambda p: nn.huber_loss(p * 0.3, target * 0.3), [pred], order=1)
@@ -335,7 +316,7 @@ LOSSES: dict[str, tuple[Callable[..., Any], tuple[np.ndarray, ...]]] = {
 def test_traced_jit_vmap(name: str) -> None:
     f, args = LOSSES[name]
     eager = np.asarray(f(*args))
-    np.testing.assert_array_equal(np.asarray(traced(f, *args)[0]), eager)
+    np.testing.assert_array_equal(np.asarray(eval_traced(f, *args)[0]), eager)
     np.testing.assert_allclose(np.asarray(fborn.jit(f)(*args)), eager, rtol=4e-6)
     rows = np.stack([np.asarray(f(*(a[i] for a in args))) for i in range(3)])
     np.testing.assert_allclose(np.asarray(fborn.vmap(f)(*args)), rows, rtol=1e-6)

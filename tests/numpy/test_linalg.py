@@ -3,8 +3,7 @@ compared against numpy; every function is also run traced (make_jaxpr + eval_jax
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import fborn.numpy as fnp
 from fborn.errors import FbornShapeError
 from fborn.numpy import _linalg as L
 from fborn.numpy import linalg as LA
+from fborn.test_util import eval_traced
 
 SETTINGS = settings(max_examples=25, deadline=None)
 FEW = settings(max_examples=15, deadline=None)  # tests that check several functions per example
@@ -26,21 +26,6 @@ FEW = settings(max_examples=15, deadline=None)  # tests that check several funct
 # --------------------------------------------------------------------------------------------
 # Shared helpers and strategies
 # --------------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def x64() -> Iterator[None]:
-    """Enable 64-bit types for the block, restoring the previous setting afterwards."""
-    previous = fborn.config.read("enable_x64")
-    fborn.config.update("enable_x64", True)
-    try:
-        yield
-    finally:
-        fborn.config.update("enable_x64", previous)
-
-
-def dtype_context(dtype: np.dtype) -> contextlib.AbstractContextManager:
-    return x64() if dtype == np.float64 else contextlib.nullcontext()
-
 
 DTYPES = st.sampled_from([np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int32)])
 FLOAT_DTYPES = st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)])
@@ -55,19 +40,11 @@ def values(dtype: np.dtype, shape: tuple[int, ...]) -> st.SearchStrategy[np.ndar
     return hnp.arrays(dtype, shape, elements=elements)
 
 
-def traced(f: Callable[..., Any], *args: Any) -> Any:
-    """``f(*args)`` run through make_jaxpr + eval_jaxpr (checks the jaxpr typechecks)."""
-    closed = fborn.make_jaxpr(f)(*args)
-    fborn.typecheck_jaxpr(closed.jaxpr)
-    (out,) = fborn.eval_jaxpr(closed.jaxpr, closed.consts, *args)
-    return out
-
-
 def check(f: Callable[..., Any], ref: Callable[..., Any], *args: np.ndarray,
           rtol: float = 2e-5) -> None:
     """``f`` eager and traced equals the numpy reference ``ref`` (dtype and shape exact)."""
     expected = np.asarray(ref(*args))
-    for out in (f(*args), traced(f, *args)):
+    for out in (f(*args), eval_traced(f, *args)[0]):
         got = np.asarray(out)
         assert got.dtype == expected.dtype, (got.dtype, expected.dtype)
         assert got.shape == expected.shape, (got.shape, expected.shape)
@@ -116,7 +93,7 @@ def matmul_case(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
 @given(dot_case())
 def test_dot_matches_numpy(case: tuple[np.ndarray, np.ndarray]) -> None:
     a, b = case
-    with dtype_context(a.dtype):
+    with fborn.config.override(enable_x64=a.dtype == np.float64):
         check(fnp.dot, np.dot, a, b)
 
 
@@ -124,7 +101,7 @@ def test_dot_matches_numpy(case: tuple[np.ndarray, np.ndarray]) -> None:
 @given(matmul_case())
 def test_matmul_matches_numpy(case: tuple[np.ndarray, np.ndarray]) -> None:
     a, b = case
-    with dtype_context(a.dtype):
+    with fborn.config.override(enable_x64=a.dtype == np.float64):
         check(fnp.matmul, np.matmul, a, b)
 
 
@@ -135,7 +112,7 @@ def test_inner_vdot_outer_match_numpy(data: st.DataObject, dtype: np.dtype) -> N
     b_shape = (*data.draw(st.lists(dims, max_size=2)), *a_shape[-1:])
     a, b = data.draw(values(dtype, a_shape)), data.draw(values(dtype, b_shape))
     c = data.draw(values(dtype, (a.size,)))
-    with dtype_context(dtype):
+    with fborn.config.override(enable_x64=dtype == np.float64):
         check(fnp.inner, np.inner, a, b)
         check(fnp.outer, np.outer, a, b)
         check(fnp.vdot, np.vdot, a, c)
@@ -148,7 +125,7 @@ def test_tensordot_int_axes(data: st.DataObject, dtype: np.dtype, n: int) -> Non
     a_shape = (*data.draw(st.lists(dims, max_size=2)), *shared)
     b_shape = (*shared, *data.draw(st.lists(dims, max_size=2)))
     a, b = data.draw(values(dtype, a_shape)), data.draw(values(dtype, b_shape))
-    with dtype_context(dtype):
+    with fborn.config.override(enable_x64=dtype == np.float64):
         check(lambda x, y: fnp.tensordot(x, y, n), lambda x, y: np.tensordot(x, y, n), a, b)
 
 
@@ -165,7 +142,7 @@ def test_tensordot_axis_pairs(data: st.DataObject, dtype: np.dtype) -> None:
     b_axes = [b_layout.index(("c", i)) - len(b_shape) for i in range(len(a_axes))]
     a, b = data.draw(values(dtype, a_shape)), data.draw(values(dtype, b_shape))
     axes = (list(a_axes), b_axes)
-    with dtype_context(dtype):
+    with fborn.config.override(enable_x64=dtype == np.float64):
         check(lambda x, y: fnp.tensordot(x, y, axes), lambda x, y: np.tensordot(x, y, axes),
               a, b)
 
@@ -181,7 +158,7 @@ def test_kron_vecdot_matrix_transpose(data: st.DataObject, dtype: np.dtype) -> N
     x1 = data.draw(values(dtype, (*shapes.input_shapes[0], k)))
     x2 = data.draw(values(dtype, (*shapes.input_shapes[1], k)))
     m = data.draw(values(dtype, tuple(data.draw(st.lists(dims, min_size=2, max_size=4)))))
-    with dtype_context(dtype):
+    with fborn.config.override(enable_x64=dtype == np.float64):
         check(fnp.kron, np.kron, a, b)
         check(fnp.vecdot, np.vecdot, x1, x2)
         check(fnp.matrix_transpose, np.matrix_transpose, m)
@@ -196,7 +173,7 @@ def test_cross_matches_numpy(data: st.DataObject, dtype: np.dtype, sizes: tuple[
     shapes = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3))
     a = data.draw(values(dtype, (*shapes.input_shapes[0], sizes[0])))
     b = data.draw(values(dtype, (*shapes.input_shapes[1], sizes[1])))
-    with dtype_context(dtype):
+    with fborn.config.override(enable_x64=dtype == np.float64):
         check(fnp.cross, np.cross, a, b)
         moved = (np.moveaxis(a, -1, 0), np.moveaxis(b, -1, 0))
         check(lambda x, y: fnp.cross(x, y, axisa=0, axisb=0, axisc=0),
@@ -244,7 +221,7 @@ def test_result_dtypes_follow_jax_promotion() -> None:
     assert wide.dtype == np.int32 and int(wide) == 40000
     assert fnp.matmul(i8, i8, preferred_element_type=np.int32).dtype == np.int32
     assert fnp.matmul(i8, i8, precision="highest").dtype == np.int8
-    with x64():
+    with fborn.config.override(enable_x64=True):
         assert fnp.dot(np.ones(2), np.ones(2)).dtype == np.float64
         assert fnp.einsum("i->", np.ones(2)).dtype == np.float64
     assert fnp.dot(np.ones(2), np.ones(2)).dtype == np.float32
@@ -318,7 +295,7 @@ def einsum_case(draw: st.DrawFn) -> tuple[str, list[np.ndarray], Any]:
 @given(einsum_case())
 def test_einsum_matches_numpy(case: tuple[str, list[np.ndarray], Any]) -> None:
     spec, ops, optimize = case
-    with dtype_context(ops[0].dtype):
+    with fborn.config.override(enable_x64=ops[0].dtype == np.float64):
         check(lambda *xs: fnp.einsum(spec, *xs, optimize=optimize),
               lambda *xs: np.einsum(spec, *xs), *ops)
 
@@ -470,7 +447,7 @@ def norm_array(draw: st.DrawFn, min_dims: int = 1) -> np.ndarray:
 
 def norm_check(f: Callable[..., Any], ref: Callable[..., Any], x: np.ndarray) -> None:
     """numpy computes float32 norms of int input in float64; fborn uses the default float."""
-    with dtype_context(x.dtype), np.errstate(all="ignore"):
+    with fborn.config.override(enable_x64=x.dtype == np.float64), np.errstate(all="ignore"):
         if x.dtype == np.int32:
             check(f, lambda v: np.asarray(ref(v)).astype(np.float32), x, rtol=1e-5)
         else:

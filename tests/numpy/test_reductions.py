@@ -85,17 +85,6 @@ SPECIALS = (np.nan, np.inf, -np.inf, 0.0)
 
 
 @contextlib.contextmanager
-def x64_enabled() -> Iterator[None]:
-    """Turn on enable_x64 for the block and restore the previous setting."""
-    previous = fborn.config.read("enable_x64")
-    fborn.config.update("enable_x64", True)
-    try:
-        yield
-    finally:
-        fborn.config.update("enable_x64", previous)
-
-
-@contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Silence numpy's warnings (empty means, all-NaN slices, overflow) in references."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -202,7 +191,7 @@ def test_result_types_match_jax(name: str) -> None:
 
 
 def test_result_types_match_jax_under_x64() -> None:
-    with x64_enabled():
+    with fborn.config.override(enable_x64=True):
         for name in X64_REDUCTION_DTYPES:
             check_table(X64_REDUCTION_DTYPES, X64_DTYPES, name)
 
@@ -530,7 +519,7 @@ def test_bad_arguments_raise_clear_errors() -> None:
 def test_values_match_numpy_in_float64() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 5)) * 1e3
-    with x64_enabled():
+    with fborn.config.override(enable_x64=True):
         for name in ("sum", "prod", "mean", "var", "std", "max", "nanmean"):
             out = getattr(fnp, name)(x, axis=1)
             assert_matches(out, getattr(np, name)(x, axis=1), np.dtype(np.float64))

@@ -3,8 +3,7 @@ recorded from JAX, errors, and tracing with ``make_jaxpr``/``eval_jaxpr``."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import ml_dtypes
@@ -401,17 +400,6 @@ MIXED_PAIRS = st.sampled_from([
 ])
 
 
-@contextlib.contextmanager
-def x64_enabled() -> Iterator[None]:
-    """Turn on enable_x64 for the block and restore the previous setting."""
-    previous = fborn.config.read("enable_x64")
-    fborn.config.update("enable_x64", True)
-    try:
-        yield
-    finally:
-        fborn.config.update("enable_x64", previous)
-
-
 def decode(code: str) -> tuple[np.dtype, bool] | type[Exception]:
     """A table entry as ``(dtype, weak_type)``, or the exception class it stands for."""
     if code.startswith("!"):
@@ -523,7 +511,7 @@ def test_binary_result_types_match_jax(name: str) -> None:
 
 
 def test_result_types_match_jax_under_x64() -> None:
-    with x64_enabled():
+    with fborn.config.override(enable_x64=True):
         for name in X64_UNARY_DTYPES:
             check_unary_table(X64_UNARY_DTYPES, X64_DTYPES, name)
         for name in X64_BINARY_DTYPES:
@@ -700,7 +688,7 @@ def test_binary_values_match_numpy(name: str, shapes: Any, seed: int, mixed: tup
 
 def test_values_match_numpy_in_float64() -> None:
     rng = np.random.default_rng(0)
-    with x64_enabled():
+    with fborn.config.override(enable_x64=True):
         x = rng.uniform(-4, 4, size=(3, 5))
         y = rng.uniform(-4, 4, size=(5,))
         for name in ("sin", "exp", "log1p", "arctan", "sinc", "cbrt"):

@@ -3,9 +3,7 @@ below) and numpy float64 references; every function is also run traced (make_jax
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,31 +15,10 @@ from hypothesis.extra import numpy as hnp
 import fborn
 import fborn.scipy.special as S
 from fborn.errors import FbornDtypeError, FbornShapeError
+from fborn.test_util import eval_traced
 
 SETTINGS = settings(max_examples=25, deadline=None)
 INF, NAN = math.inf, math.nan
-
-
-@contextlib.contextmanager
-def x64() -> Iterator[None]:
-    """Enable 64-bit types for the block, restoring the previous setting afterwards."""
-    previous = fborn.config.read("enable_x64")
-    fborn.config.update("enable_x64", True)
-    try:
-        yield
-    finally:
-        fborn.config.update("enable_x64", previous)
-
-
-def dtype_context(dtype: np.dtype) -> contextlib.AbstractContextManager:
-    return x64() if dtype == np.float64 else contextlib.nullcontext()
-
-
-def traced(f: Callable[..., Any], *args: Any) -> list[Any]:
-    """The outputs of ``f(*args)`` run through make_jaxpr + eval_jaxpr."""
-    closed = fborn.make_jaxpr(f)(*args)
-    fborn.typecheck_jaxpr(closed.jaxpr)
-    return fborn.eval_jaxpr(closed.jaxpr, closed.consts, *args)
 
 
 def assert_close(got: Any, expected: np.ndarray, dtype: np.dtype, rtol: float,
@@ -89,13 +66,13 @@ def test_against_mpmath(name: str, dtype: np.dtype, rtol: float) -> None:
     f = getattr(S, name)
     xs = np.array([x for x, _ in MPMATH_TABLES[name]], dtype)
     expected = np.array([y for _, y in MPMATH_TABLES[name]])
-    with dtype_context(dtype):
+    with fborn.config.override(enable_x64=dtype == np.float64):
         assert_close(f(xs), expected, dtype, rtol)
-        assert_close(traced(f, xs)[0], expected, dtype, rtol)
+        assert_close(eval_traced(f, xs)[0], expected, dtype, rtol)
 
 
 def test_far_tails_in_float64() -> None:
-    with x64():
+    with fborn.config.override(enable_x64=True):
         assert_close(S.erfc(np.array([10.0])), np.array([2.088487583762545e-45]),
                      np.dtype(np.float64), 1e-12)
         assert_close(S.erfinv(np.array([0.999999])), np.array([3.458910737275499]),
@@ -118,9 +95,9 @@ def test_xlogy_family(name: str, table: list, dtype: np.dtype, rtol: float) -> N
     x = np.array([xy[0] for xy, _ in table], dtype)
     y = np.array([xy[1] for xy, _ in table], dtype)
     expected = np.array([v for _, v in table])
-    with dtype_context(dtype):
+    with fborn.config.override(enable_x64=dtype == np.float64):
         assert_close(f(x, y), expected, dtype, rtol)
-        assert_close(traced(f, x, y)[0], expected, dtype, rtol)
+        assert_close(eval_traced(f, x, y)[0], expected, dtype, rtol)
         grid = np.asarray(f(x[:, None], y[None, :]))  # operands broadcast
         assert grid.shape == (len(x), len(y))
         assert_close(np.diagonal(grid), expected, dtype, rtol)
@@ -149,7 +126,7 @@ def test_dtypes() -> None:
     assert S.xlogy(np.ones(2, np.float16), 2.0).dtype == np.float16
     assert S.softmax(np.arange(3)).dtype == np.float32
     assert S.logsumexp(np.ones(3, np.float16)).dtype == np.float16
-    with x64():
+    with fborn.config.override(enable_x64=True):
         assert S.erf(np.arange(3)).dtype == np.float64
         assert S.logsumexp(np.ones(3)).dtype == np.float64
     with pytest.raises(FbornDtypeError):
@@ -195,10 +172,10 @@ def test_logsumexp_matches_reference(case: tuple[np.ndarray, Any], keepdims: boo
     expected, _ = ref_logsumexp(x, axis, keepdims=keepdims)
     rtol = 1e-5 if x.dtype == np.float32 else 1e-12
     atol = rtol * (1.0 + float(np.max(np.abs(x), initial=0.0)))  # log(sum) rounds absolutely
-    with dtype_context(x.dtype):
+    with fborn.config.override(enable_x64=x.dtype == np.float64):
         f = lambda v: S.logsumexp(v, axis=axis, keepdims=keepdims)  # noqa: E731
         assert_close(f(x), np.asarray(expected), x.dtype, rtol, atol)
-        assert_close(traced(f, x)[0], np.asarray(expected), x.dtype, rtol, atol)
+        assert_close(eval_traced(f, x)[0], np.asarray(expected), x.dtype, rtol, atol)
 
 
 @SETTINGS
@@ -209,7 +186,7 @@ def test_logsumexp_with_b_and_sign(case: tuple[np.ndarray, Any], data: st.DataOb
                              elements=st.sampled_from([-2.0, -0.5, 0.0, 1.0, 3.0])))
     bb = np.broadcast_to(b, x.shape)
     expected, sign = ref_logsumexp(x, axis, bb)
-    with dtype_context(x.dtype):
+    with fborn.config.override(enable_x64=x.dtype == np.float64):
         out, got_sign = S.logsumexp(x, axis=axis, b=b, return_sign=True)
         plain = np.asarray(S.logsumexp(x, axis=axis, b=b))
     assert out.dtype == got_sign.dtype == x.dtype and out.shape == expected.shape
@@ -231,7 +208,7 @@ def test_logsumexp_large_values_are_finite_and_exact() -> None:
     np.testing.assert_allclose(float(out), 10000.861994804058, rtol=1e-7)
     out2 = S.logsumexp(np.array([[-1e4, -1e4 - 1.0]], np.float32), axis=1)
     np.testing.assert_allclose(np.asarray(out2), [-9999.68673831248], rtol=1e-7)
-    with x64():
+    with fborn.config.override(enable_x64=True):
         np.testing.assert_allclose(float(S.logsumexp(x.astype(np.float64))),
                                    10000.861994804058, rtol=1e-14)
 
@@ -305,14 +282,15 @@ def test_softmax_and_log_softmax(case: tuple[np.ndarray, Any]) -> None:
     x, axis = case
     expected = softmax_ref(x, axis)
     rtol = 1e-4 if x.dtype == np.float32 else 1e-12
-    with dtype_context(x.dtype), np.errstate(under="ignore", divide="ignore"):
+    with (fborn.config.override(enable_x64=x.dtype == np.float64),
+          np.errstate(under="ignore", divide="ignore")):
         for f in (S.softmax, lambda v: np.exp(np.asarray(S.log_softmax(v, axis=axis),
                                                             np.float64)).astype(v.dtype)):
             got = f(x, axis=axis) if f is S.softmax else f(x)
             np.testing.assert_allclose(np.asarray(got, np.float64), expected, rtol=rtol,
                                        atol=1e-30)
         assert S.softmax(x, axis=axis).dtype == x.dtype
-        (traced_out,) = traced(lambda v: S.softmax(v, axis=axis), x)
+        (traced_out,) = eval_traced(lambda v: S.softmax(v, axis=axis), x)
         np.testing.assert_array_equal(np.asarray(traced_out), np.asarray(S.softmax(x, axis=axis)))
         log_sm = np.asarray(S.log_softmax(x, axis=axis))
         assert np.all(np.isfinite(log_sm)) and np.all(log_sm <= 0)
