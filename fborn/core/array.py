@@ -177,7 +177,7 @@ def _rebuild_array(value: np.ndarray, weak_type: bool) -> ArrayImpl:
 def array_from_numpy(value: Any, dtype: Any = None, weak_type: bool = False) -> ArrayImpl:
     """Wrap host data as an ``ArrayImpl`` with a canonical dtype (copies unless already owned)."""
     arr = np.array(value, dtype=None if dtype is None else dtypes.to_dtype(dtype), copy=True)
-    if arr.dtype not in dtypes.SUPPORTED_DTYPES:
+    if arr.dtype not in dtypes.SUPPORTED_SET:
         raise FbornDtypeError(f"cannot convert data of dtype {arr.dtype} to an fborn array")
     target = dtypes.canonicalize(arr.dtype)
     if target != arr.dtype:

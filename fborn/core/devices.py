@@ -104,7 +104,7 @@ def _put_leaf(x: Any, device: Device) -> Any:
         return ArrayImpl(host, weak_type=host.dtype != dtypes.bool_, device=device)
     weak = bool(getattr(x, "weak_type", False)) if isinstance(x, Array) else False
     host = np.array(x, copy=True)
-    if host.dtype not in dtypes.SUPPORTED_DTYPES:
+    if host.dtype not in dtypes.SUPPORTED_SET:
         raise FbornError(f"cannot put data of dtype {host.dtype} on a device")
     host = host.astype(dtypes.canonicalize(host.dtype), copy=False)
     return ArrayImpl(host, weak_type=weak, device=device)

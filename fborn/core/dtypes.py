@@ -46,7 +46,7 @@ SUPPORTED_DTYPES: tuple[np.dtype, ...] = (
     bool_, int8, int16, int32, int64, uint8, uint16, uint32, uint64,
     float16, bfloat16, float32, float64,
 )
-_SUPPORTED = frozenset(SUPPORTED_DTYPES)
+SUPPORTED_SET = frozenset(SUPPORTED_DTYPES)  # fast membership tests
 
 SHORT_NAMES: dict[np.dtype, str] = {
     bool_: "bool", int8: "i8", int16: "i16", int32: "i32", int64: "i64",
@@ -84,7 +84,7 @@ def canonicalize(dtype: Any) -> np.dtype:
 
     Raises FbornDtypeError for dtypes fborn does not support (complex, strings, objects...).
     """
-    dt = dtype if type(dtype) is np.dtype and dtype in _SUPPORTED else to_dtype(dtype)
+    dt = dtype if isinstance(dtype, np.dtype) and dtype in SUPPORTED_SET else to_dtype(dtype)
     if not config.enable_x64:
         return _TO_32.get(dt, dt)
     return dt
@@ -93,7 +93,7 @@ def canonicalize(dtype: Any) -> np.dtype:
 @functools.lru_cache(maxsize=256)
 def _to_dtype_cached(dtype: Any) -> np.dtype:
     dt = np.dtype(dtype)
-    if dt not in _SUPPORTED:
+    if dt not in SUPPORTED_SET:
         raise FbornDtypeError(
             f"dtype {dt} is not supported by fborn; supported: "
             + ", ".join(str(d) for d in SUPPORTED_DTYPES)
@@ -103,7 +103,7 @@ def _to_dtype_cached(dtype: Any) -> np.dtype:
 
 def to_dtype(dtype: Any) -> np.dtype:
     """Turn a dtype-like (np.dtype, type, name, fborn scalar type) into a supported np.dtype."""
-    if isinstance(dtype, np.dtype) and dtype in _SUPPORTED:
+    if isinstance(dtype, np.dtype) and dtype in SUPPORTED_SET:
         return dtype
     if dtype is float:
         return default_float()

@@ -206,7 +206,7 @@ def get_aval(x: Any) -> ShapedArray:
     """The abstract value of an Array, numpy array or Python scalar."""
     if isinstance(x, Array):
         return x.aval
-    if isinstance(x, np.ndarray) and x.dtype in dtypes.SUPPORTED_DTYPES:
+    if isinstance(x, (np.ndarray, np.generic)) and x.dtype in dtypes.SUPPORTED_SET:
         return ShapedArray(x.shape, dtypes.canonicalize(x.dtype))  # no copy to learn a type
     return to_array(x).aval
 

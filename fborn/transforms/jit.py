@@ -213,8 +213,8 @@ class _Entry:
 
 
 def _concrete_value(leaf: Any, aval: ShapedArray) -> np.ndarray:
-    if type(leaf) is np.ndarray and leaf.dtype == aval.dtype:
-        return leaf  # compiled programs never write their inputs
+    if isinstance(leaf, (np.ndarray, np.generic)) and leaf.dtype == aval.dtype:
+        return np.asarray(leaf)  # no copy: compiled programs never write their inputs
     if isinstance(leaf, Tracer):
         raise leaked_tracer_error(leaf)
     value = to_array(leaf)._value
@@ -224,17 +224,42 @@ def _concrete_value(leaf: Any, aval: ShapedArray) -> np.ndarray:
 _LEAF_TYPES = frozenset({ArrayImpl, np.ndarray, float, int, bool})
 
 
+def _gpu_platform() -> bool:
+    """True when ``$FBORN_PLATFORM`` sends host arguments to the default GPU."""
+    return bool(os.environ.get("FBORN_PLATFORM")) and default_backend() == "gpu"
+
+
 def _gpu_target(leaves: list[Any]) -> Any:
     """The GPU a call runs on: that of its first GpuArray leaf, else the default GPU when
     ``$FBORN_PLATFORM`` is ``gpu``; None for the CPU."""
     for leaf in leaves:
         if type(leaf) is GpuArray:
             return leaf.device_buffer.gpu
-    if os.environ.get("FBORN_PLATFORM") and default_backend() == "gpu":
+    if _gpu_platform():
         from fborn.lowering.wgsl.device import gpu
 
         return gpu()
     return None
+
+
+_SCALAR_TYPES = (bool, int, float)
+
+
+def _host_key(args: tuple) -> tuple | None:
+    """A cheap key for a call whose arguments are all CPU arrays, numpy values or Python
+    scalars (what decides their avals: type, shape, dtype and the x64 flag); None otherwise."""
+    key: list[Any] = [config.enable_x64]
+    for a in args:
+        kind = type(a)
+        if kind is ArrayImpl:
+            key.append(a.aval)
+        elif kind is np.ndarray or isinstance(a, np.generic):
+            key.append((a.shape, a.dtype))
+        elif kind in _SCALAR_TYPES:
+            key.append(kind)
+        else:
+            return None
+    return tuple(key)
 
 
 class Jitted:
@@ -248,6 +273,8 @@ class Jitted:
         self.static_argnames = tuple(static_argnames)
         self.donate_argnums = tuple(donate_argnums)
         self._cache: dict[Any, _Entry] = {}
+        # The eager fast path: host arguments' types, shapes and dtypes -> their entry.
+        self._host_entries: dict[tuple, _Entry] = {}
         self._lock = threading.Lock()
         self.trace_count = 0
 
@@ -263,7 +290,8 @@ class Jitted:
 
     def _signature(self, args: tuple, kwargs: dict) -> tuple[list[Any], Any, tuple, tuple]:
         """The dynamic leaves of a call and its cache key (treedef, avals, static values)."""
-        if not kwargs and not self.static_argnums and all(type(a) in _LEAF_TYPES for a in args):
+        if not kwargs and not self.static_argnums and all(
+                type(a) in _LEAF_TYPES or isinstance(a, np.generic) for a in args):
             return list(args), (len(args), tuple(abstractify(a) for a in args)), (), ()
         dyn_args, dyn_kwargs, static, static_kw = self._split(args, kwargs)
         leaves, in_tree = tree_flatten((dyn_args, dyn_kwargs))
@@ -311,13 +339,22 @@ class Jitted:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _jit_disabled():
             return self.fun(*args, **kwargs)
+        eager = current_interpreter() is BASE_INTERPRETER
+        host_key = (_host_key(args) if eager and not kwargs and not self.static_argnums
+                    and config.jit_compiler == "numba" else None)
+        if host_key is not None:
+            hit = self._host_entries.get(host_key)
+            if hit is not None and not _gpu_platform():
+                return tree_unflatten(hit.out_tree, hit.run_native(list(args)))
         leaves, key, _, _ = self._signature(args, kwargs)
         entry = self._trace(args, kwargs, key)
-        if current_interpreter() is BASE_INTERPRETER:
+        if eager:
             target = _gpu_target(leaves)
             if target is not None:
                 return tree_unflatten(entry.out_tree, entry.run_gpu(leaves, target))
             if config.jit_compiler == "numba":
+                if host_key is not None and entry is self._cache.get(key):
+                    self._host_entries[host_key] = entry
                 return tree_unflatten(entry.out_tree, entry.run_native(leaves))
         outs = jit_p.bind(*entry.consts, *leaves, jaxpr=entry.jaxpr,
                           name=getattr(self.fun, "__name__", "fun"))

@@ -6,9 +6,6 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
-from fborn.core import dtypes
 from fborn.core.aval import ShapedArray, ShapeDtypeStruct
 from fborn.core.jaxpr import ClosedJaxpr
 from fborn.core.staging import trace_to_jaxpr
@@ -20,8 +17,6 @@ def abstractify(x: Any) -> ShapedArray:
     """The aval of an argument: Arrays, numpy values, Python scalars or ShapeDtypeStructs."""
     if isinstance(x, ShapeDtypeStruct):
         return ShapedArray(x.shape, x.dtype, x.weak_type)
-    if isinstance(x, np.ndarray):  # no conversion (and no copy) needed to know its type
-        return ShapedArray(x.shape, dtypes.canonicalize(x.dtype))
     return get_aval(x)
 
 

@@ -119,45 +119,47 @@ class Executable:
         self.program: Program = schedule(self.jaxpr)
         self.source, self.parallel = render(self.program)
         self.fn = compile_source(self.source)
-        self.constants = [_read_only(_storage(c)) for c in self.program.constants.values()]
+        self.constants = [_flat_input(c) for c in self.program.constants.values()]
         self.out_shapes = [self.program.buffers[o].shape for o in self.program.outputs]
         self.out_dtypes = [self.program.buffers[o].dtype for o in self.program.outputs]
         self._dump = os.environ.get("FBORN_DUMP_KERNELS") == "1"
         self._first = True
 
     def __call__(self, *args: np.ndarray) -> list[np.ndarray]:
-        flat = [_read_only(_storage(np.ascontiguousarray(a).reshape(-1))) for a in args]
-        start = time.perf_counter() if self._first else 0.0
+        flat = [_flat_input(a) for a in args]
         if self._first:
-            try:
-                outs = self.fn(*flat, *self.constants)
-            except (pickle.UnpicklingError, EOFError, OSError, ImportError, ValueError):
-                # numba's on-disk cache for this kernel is unreadable: rebuild it once.
-                self.fn = compile_source(self.source, purge=True)
-                outs = self.fn(*flat, *self.constants)
+            outs = self._first_call(flat)
         else:
             outs = self.fn(*flat, *self.constants)
-        if self._first and self._dump:
+        return [o.reshape(shape) if o.dtype == dtype else o.view(dtype).reshape(shape)
+                for o, shape, dtype in zip(outs, self.out_shapes, self.out_dtypes, strict=True)]
+
+    def _first_call(self, flat: list[np.ndarray]) -> list[np.ndarray]:
+        """Call (and so compile) the program; rebuild an unreadable disk cache entry once."""
+        start = time.perf_counter()
+        try:
+            outs = self.fn(*flat, *self.constants)
+        except (pickle.UnpicklingError, EOFError, OSError, ImportError, ValueError):
+            self.fn = compile_source(self.source, purge=True)
+            outs = self.fn(*flat, *self.constants)
+        if self._dump:
             print(self.source, file=sys.stderr)
             print(f"# first call (compile + run): {time.perf_counter() - start:.3f} s",
                   file=sys.stderr)
         self._first = False
-        return [o.reshape(shape) if o.dtype == dtype else o.view(dtype).reshape(shape)
-                for o, shape, dtype in zip(outs, self.out_shapes, self.out_dtypes, strict=True)]
+        return outs
 
 
-def _read_only(flat: np.ndarray) -> np.ndarray:
-    """A read-only view of ``flat``: numba types writable and read-only arrays differently, so
-    passing both kinds would compile the program twice."""
+def _flat_input(a: np.ndarray) -> np.ndarray:
+    """``a`` as the generated code takes it: flat, C-ordered, 16-bit floats as their uint16
+    bits, and read-only (numba types writable and read-only arrays differently, so passing
+    both kinds would compile the program twice)."""
+    flat = a.reshape(-1)  # a new view object (a copy if ``a`` is not contiguous)
+    if flat.dtype in HALF_DTYPES:
+        flat = flat.view(np.uint16)
     if flat.flags.writeable:
-        flat = flat.view()
         flat.flags.writeable = False
     return flat
-
-
-def _storage(flat: np.ndarray) -> np.ndarray:
-    """``flat`` as the generated code takes it: 16-bit floats as their uint16 bits."""
-    return flat.view(np.uint16) if flat.dtype in HALF_DTYPES else flat
 
 
 _executables: dict[int, tuple[ClosedJaxpr, Executable]] = {}
