@@ -28,6 +28,7 @@ import fborn.lowering.rules_control_flow  # noqa: F401 - registers lowering rule
 import fborn.lowering.rules_indexing  # noqa: F401
 import fborn.lowering.rules_misc  # noqa: F401
 import fborn.lowering.wgsl.routines  # noqa: F401 - registers WGSL routines
+import fborn.lowering.wgsl.routines_conv  # noqa: F401
 import fborn.lowering.wgsl.routines_misc  # noqa: F401
 from fborn.core import dtypes
 from fborn.core.array import Device, scalar_array

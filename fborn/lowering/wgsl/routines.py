@@ -29,6 +29,7 @@ from fborn.lowering.kernel_ir import (
     LoopIndex,
     LoopKernel,
     Program,
+    ReduceKernel,
     Routine,
     linear_address,
 )
@@ -40,6 +41,7 @@ from fborn.lowering.wgsl.render import (
     buffer_var,
     check_buffer_dtype,
     loop_kernel,
+    reduce_kernel,
     routine,
     shader,
     storage_type,
@@ -62,7 +64,7 @@ def group_stride(shape: tuple[int, ...], dims: tuple[int, ...]) -> int | None:
     return strides[kept[-1]]
 
 
-class _Operand:
+class Operand:
     """How a kernel reads one matrix operand: element (b, row, col) of the logical
     (nb, rows, cols) matrix is at ``b * sb + row * sr + col * sc`` of buffer ``name``."""
 
@@ -95,7 +97,7 @@ class _Operand:
         return ref if storage_type(self.dtype) == self.acc else f"{self.acc}({ref})"
 
 
-def _prepare(rendered: RenderedProgram, program: Program, limits: Limits, name: str,
+def prepare_operand(rendered: RenderedProgram, program: Program, limits: Limits, name: str,
              shape: tuple[int, ...], groups: tuple[tuple[int, ...], ...], kernels: list[Kernel]
              ) -> tuple[str, tuple[int, int, int]]:
     """The buffer to read an operand from and its (batch, row, col) strides; copies it into a
@@ -118,7 +120,7 @@ def _prepare(rendered: RenderedProgram, program: Program, limits: Limits, name: 
         kernels.append(kernel)
     rows = math.prod(shape[d] for d in groups[1])
     cols = math.prod(shape[d] for d in groups[2])
-    return copy, (rows * cols, cols, 1)
+    return copy, (rows * cols if groups[0] else 0, cols, 1)
 
 
 @routine("dot_general")
@@ -142,12 +144,14 @@ def dot_general(r: Routine, program: Program, limits: Limits, rendered: Rendered
     if nb * m * n == 0:
         return []
     kernels: list[Kernel] = []
-    lhs, l_strides = _prepare(rendered, program, limits, r.inputs[0], ls, (lb, lf, lc), kernels)
-    rhs, r_strides = _prepare(rendered, program, limits, r.inputs[1], rs, (rb, rc, rf), kernels)
+    lhs, l_strides = prepare_operand(rendered, program, limits, r.inputs[0], ls, (lb, lf, lc),
+                                     kernels)
+    rhs, r_strides = prepare_operand(rendered, program, limits, r.inputs[1], rs, (rb, rc, rf),
+                                     kernels)
     buffers = {**program.buffers, **rendered.scratch}
-    a = _Operand(lhs, buffers[lhs].dtype, l_strides, m, k, acc)
-    b = _Operand(rhs, buffers[rhs].dtype, r_strides, k, n, acc)
-    kernels.append(matmul_kernel(a, b, out, out_dtype, nb, m, n, k, limits))
+    a = Operand(lhs, buffers[lhs].dtype, l_strides, m, k, acc)
+    b = Operand(rhs, buffers[rhs].dtype, r_strides, k, n, acc)
+    kernels += matmul_steps(a, b, out, out_dtype, nb, m, n, k, limits, rendered)
     return kernels
 
 
@@ -204,11 +208,53 @@ def choose_config(nb: int, m: int, n: int, limits: Limits) -> MatmulConfig:
     return fitting[-1]
 
 
-def matmul_kernel(a: _Operand, b: _Operand, out: str, out_dtype: np.dtype, nb: int, m: int,
-                  n: int, k: int, limits: Limits, config: MatmulConfig | None = None) -> Kernel:
-    """The tiled matmul shader for (nb, m, k) x (nb, k, n) -> row-major (nb, m, n)."""
+# Split K when a product has fewer output tiles than this (weight gradients: few outputs, long
+# sums), into chunks of at least SPLIT_MIN_CHUNK; the partial products are then summed.
+SPLIT_MIN_CHUNK = 256
+
+
+def split_k(cfg: MatmulConfig, nb: int, m: int, n: int, k: int) -> int:
+    """The K chunk length (a multiple of ``cfg.bk``) each workgroup sums, or 0 for no split."""
+    tiles = nb * -(-m // cfg.bm) * -(-n // cfg.bn)
+    if tiles >= MIN_WORKGROUPS or k < 2 * SPLIT_MIN_CHUNK:
+        return 0
+    parts = min(-(-MIN_WORKGROUPS // tiles), k // SPLIT_MIN_CHUNK)
+    chunk = -(-k // parts)
+    return -(-chunk // cfg.bk) * cfg.bk
+
+
+def matmul_steps(a: Operand, b: Operand, out: str, out_dtype: np.dtype, nb: int, m: int,
+                 n: int, k: int, limits: Limits, rendered: RenderedProgram) -> list[Kernel]:
+    """Kernels computing (nb, m, k) x (nb, k, n) -> row-major (nb, m, n) into ``out``: one
+    matmul, or (few output tiles, long K) a split-K matmul into a scratch buffer of partial
+    products plus the kernel summing them."""
+    cfg = choose_config(nb, m, n, limits)
+    chunk = split_k(cfg, nb, m, n, k)
+    if not chunk:
+        return [matmul_kernel(a, b, out, out_dtype, nb, m, n, k, limits, cfg)]
+    parts = -(-k // chunk)
+    partial_dtype = np.dtype(np.float32) if a.acc == "f32" else out_dtype
+    partial = rendered.new_scratch(f"{out}_splitk", (nb, parts, m * n), partial_dtype)
+    kernels = [matmul_kernel(a, b, partial, partial_dtype, nb, m, n, k, limits, cfg, chunk)]
+    address = linear_address((LoopIndex(0), LoopIndex(2), LoopIndex(1)), (nb, parts, m * n))
+    total = ReduceKernel(out, (nb, m * n), (parts,), "sum", Load(partial, address, partial_dtype),
+                         out_dtype)
+    kernel = reduce_kernel(total, {**rendered.scratch, out: BufferInfo((nb, m, n), out_dtype)},
+                           limits)
+    if kernel is not None:
+        kernels.append(kernel)
+    return kernels
+
+
+def matmul_kernel(a: Operand, b: Operand, out: str, out_dtype: np.dtype, nb: int, m: int,
+                  n: int, k: int, limits: Limits, config: MatmulConfig | None = None,
+                  chunk: int = 0) -> Kernel:
+    """The tiled matmul shader for (nb, m, k) x (nb, k, n) -> row-major (nb, m, n); with
+    ``chunk`` (a multiple of the tile's K step), workgroup z = b * parts + part sums only
+    K range [part * chunk, (part + 1) * chunk) and writes row-major (nb, parts, m, n)."""
     cfg = config or choose_config(nb, m, n, limits)
-    groups = (-(-n // cfg.bn), -(-m // cfg.bm), nb)
+    parts = -(-k // chunk) if chunk else 1
+    groups = (-(-n // cfg.bn), -(-m // cfg.bm), nb * parts)
     if max(groups) > limits.max_groups:
         raise LoweringError(f"dot_general of shape ({nb}, {m}, {n}) needs more workgroups "
                             f"than this GPU's grid allows")
@@ -230,9 +276,10 @@ def matmul_kernel(a: _Operand, b: _Operand, out: str, out_dtype: np.dtype, nb: i
     stages = 2 if cfg.double else 1
     decls.append(f"var<workgroup> tile_a: array<{vec}, {stages * cfg.bk * cfg.bm // 4}>;")
     decls.append(f"var<workgroup> tile_b: array<{vec}, {stages * cfg.bk * cfg.bn // 4}>;")
-    tiles = -(-k // cfg.bk)
-    loads = [_TileLoader(a, "a", cfg.bm, cfg, transpose=False),
-             _TileLoader(b, "b", cfg.bn, cfg, transpose=True)]
+    tiles = -(-(chunk or k) // cfg.bk)
+    ragged = bool(chunk) and k % chunk != 0  # the last part's K steps may pass the end
+    loads = [_TileLoader(a, "a", cfg.bm, cfg, transpose=False, ragged=ragged),
+             _TileLoader(b, "b", cfg.bn, cfg, transpose=True, ragged=ragged)]
     lines = [
         f"@compute @workgroup_size({cfg.threads})",
         "fn main(@builtin(workgroup_id) wid: vec3<u32>, "
@@ -242,29 +289,34 @@ def matmul_kernel(a: _Operand, b: _Operand, out: str, out_dtype: np.dtype, nb: i
         f"  let ty = lid / {cfg.bn // cfg.tn};",
         f"  let n0 = i32(wid.x) * {cfg.bn};",
         f"  let m0 = i32(wid.y) * {cfg.bm};",
-        "  let bz = i32(wid.z);",
+        f"  let bz = i32(wid.z) / {parts};" if chunk else "  let bz = i32(wid.z);",
     ]
+    if chunk:
+        lines.append(f"  let kbase = (i32(wid.z) % {parts}) * {chunk};")
     lines += [f"  var c{i}: {vec} = {vec}();" for i in range(cfg.tm * cfg.tn // 4)]
     for ld in loads:
         lines += ld.setup()
     # With no K step the loop still names both operands (the layout keeps their bindings).
     loop_cfg = cfg if tiles else dataclasses.replace(cfg, double=False)
-    lines += _k_loop(loop_cfg, loads, tiles, acc)
-    lines += _store_outputs(cfg, out, out_t, acc, out_vec, m, n)
+    lines += _k_loop(loop_cfg, loads, tiles, acc, "kbase + " if chunk else "")
+    lines += _store_outputs(cfg, out, out_t, acc, out_vec, m, n,
+                            "i32(wid.z)" if chunk else "bz")
     lines.append("}")
     f16 = out_dtype == dtypes.float16 or dtypes.float16 in (a.dtype, b.dtype)
     source = shader(decls, set(), lines, f16)
     return Kernel(source, (*names, out), groups, f"matmul {out} ({nb}x{m}x{n}x{k})")
 
 
-def _k_loop(cfg: MatmulConfig, loads: list[_TileLoader], tiles: int, acc: str) -> list[str]:
-    """The loop over K steps: global loads of the next step go to registers before the current
-    step's products, and into workgroup memory after them."""
+def _k_loop(cfg: MatmulConfig, loads: list[_TileLoader], tiles: int, acc: str, k_base: str
+            ) -> list[str]:
+    """The loop over K steps (starting at ``k_base``, code ending in ``+ `` or empty): global
+    loads of the next step go to registers before the current step's products, and into
+    workgroup memory after them."""
     a_stage, b_stage = cfg.bk * cfg.bm // 4, cfg.bk * cfg.bn // 4
     lines = []
     if cfg.double:
         for ld in loads:
-            lines += ld.fetch("0")
+            lines += ld.fetch(f"{k_base}0")
         for ld in loads:
             lines += ld.store("0")
         lines.append("  workgroupBarrier();")
@@ -273,13 +325,13 @@ def _k_loop(cfg: MatmulConfig, loads: list[_TileLoader], tiles: int, acc: str) -
         lines.append("    let cur = t % 2;")
         lines.append(f"    if (t + 1 < {tiles}) {{")
         for ld in loads:
-            lines += ld.fetch(f"(t + 1) * {cfg.bk}", "  ")
+            lines += ld.fetch(f"{k_base}(t + 1) * {cfg.bk}", "  ")
         lines.append("    }")
         lines.append(f"    let ra = cur * {a_stage} + ty;")
         lines.append(f"    let rb = cur * {b_stage} + tx;")
     else:
         for ld in loads:
-            lines += ld.fetch(f"t * {cfg.bk}")
+            lines += ld.fetch(f"{k_base}t * {cfg.bk}")
         for ld in loads:
             lines += ld.store("0")
         lines.append("    workgroupBarrier();")
@@ -317,11 +369,12 @@ def _products(cfg: MatmulConfig, acc: str) -> list[str]:
 
 
 def _store_outputs(cfg: MatmulConfig, out: str, out_t: str, acc: str, out_vec: bool, m: int,
-                   n: int) -> list[str]:
-    """Write each invocation's tm x tn outputs (bounds checks only where a tile can stick out)."""
+                   n: int, matrix: str) -> list[str]:
+    """Write each invocation's tm x tn outputs into output matrix ``matrix`` (code) (bounds
+    checks only where a tile can stick out)."""
     ty_n, tx_n = cfg.bm // cfg.tm, cfg.bn // cfg.tn
     full_m, full_n = m % cfg.bm == 0, n % cfg.bn == 0
-    lines = [f"  let c_base = bz * {m * n};"]
+    lines = [f"  let c_base = {matrix} * {m * n};"]
     for i in range(cfg.tm):
         lines.append(f"  {{ let m = m0 + {(i // 4) * 4 * ty_n + i % 4} + ty * 4;")
         if not full_m:
@@ -353,7 +406,8 @@ class _TileLoader:
     load each when the operand's contiguous axis allows, else four scalar loads), ``store``
     writes them into a workgroup-memory stage. Edge groups read as zeros."""
 
-    def __init__(self, op: _Operand, tag: str, size: int, cfg: MatmulConfig, transpose: bool):
+    def __init__(self, op: Operand, tag: str, size: int, cfg: MatmulConfig, transpose: bool,
+                 ragged: bool = False):
         self.op, self.tag, self.size, self.cfg = op, tag, size, cfg
         self.tile = f"tile_{tag}"
         self.wide = size // 4
@@ -367,7 +421,7 @@ class _TileLoader:
         self.n_mn, self.n_k = (op.cols, op.rows) if transpose else (op.rows, op.cols)
         self.start = "n0" if transpose else "m0"
         self.full_mn = self.n_mn % size == 0
-        self.full_k = self.n_k % cfg.bk == 0
+        self.full_k = self.n_k % cfg.bk == 0 and not ragged
 
     def _v(self, name: str, s: int) -> str:
         return f"{self.tag}{name}{s}"

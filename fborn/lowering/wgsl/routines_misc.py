@@ -1,5 +1,5 @@
-"""WGSL routines besides the matrix product: scatter, cumulative scans, sort, top_k, direct
-convolution and Threefry random bits.
+"""WGSL routines besides the matrix product and convolution: scatter, cumulative scans, sort,
+top_k and Threefry random bits.
 
 - ``scatter`` (``dynamic_update_slice`` and the scatter family): the operand is copied into the
   output (or, when the scheduler hands over a private buffer, the output aliases it), then a
@@ -14,9 +14,6 @@ convolution and Threefry random bits.
   its row that order before it (earlier keys first, ties by position: stable) and writes itself
   to that rank. O(n^2) comparisons per row of n, all in parallel: fine for rows up to a few
   thousand elements; long rows want a bitonic or merge sort (not written yet).
-- ``conv``: a direct convolution, one invocation per output element looping over its input
-  channels and window taps (padding, dilations, strides, feature and batch groups, any
-  dimension numbers), accumulating in float32 (int32 for integers).
 - ``threefry2x32``: one invocation per element writing both output words.
 """
 
@@ -26,7 +23,6 @@ import math
 
 import numpy as np
 
-from fborn.core import dtypes
 from fborn.lowering.kernel_ir import (
     BufferInfo,
     Const,
@@ -62,16 +58,18 @@ from fborn.lowering.wgsl.render import (
 )
 
 
-def _terms(pairs: list[tuple[str, int]]) -> str:
+def terms(pairs: list[tuple[str, int]]) -> str:
     """``i32`` code for ``sum(var * k)``, parenthesized (zero terms dropped)."""
     code = terms_code(pairs)
     return code if code == "0" else f"({code})"
 
-def _buffers(program: Program, rendered: RenderedProgram) -> dict[str, BufferInfo]:
+
+def program_buffers(program: Program, rendered: RenderedProgram) -> dict[str, BufferInfo]:
+    """The program's buffers and the scratch buffers rendered so far, by name."""
     return {**program.buffers, **rendered.scratch}
 
 
-def _flat_main(groups: tuple[int, int, int], count: int) -> list[str]:
+def flat_main(groups: tuple[int, int, int], count: int) -> list[str]:
     """The entry point's first lines: ``flat`` (u32), one invocation per element."""
     return [f"@compute @workgroup_size({WORKGROUP})",
             "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {",
@@ -79,10 +77,12 @@ def _flat_main(groups: tuple[int, int, int], count: int) -> list[str]:
             f"  if (flat >= {count}u) {{ return; }}"]
 
 
-def _kernel(label: str, buffers: dict[str, BufferInfo], writer: ExprWriter, reads: list[str],
-            writes: list[str], body: list[str], groups: tuple[int, int, int], limits: Limits,
-            exprs: tuple[Expr, ...] = (), extra: tuple[str, ...] = (),
-            updates: tuple[str, ...] = ()) -> Kernel:
+def routine_kernel(label: str, buffers: dict[str, BufferInfo], writer: ExprWriter,
+                   reads: list[str], writes: list[str], body: list[str],
+                   groups: tuple[int, int, int], limits: Limits, exprs: tuple[Expr, ...] = (),
+                   extra: tuple[str, ...] = (), updates: tuple[str, ...] = ()) -> Kernel:
+    """One routine shader: declarations for ``reads``/``writes`` (and the buffers ``writer``
+    loads), helpers, and ``body`` (the entry point's lines)."""
     decls, order = declarations(buffers, [*reads, *writer.buffers], writes, limits)
     f16 = uses_f16(buffers, order, *exprs)
     source = shader([*decls, *extra], writer.helpers, body, f16)
@@ -130,7 +130,7 @@ def _scatter(r: Routine, program: Program, limits: Limits, rendered: RenderedPro
     """Copy (or alias) the operand, then combine every window in index order."""
     p = r.params
     base, (out,) = r.inputs[0], r.outputs
-    buffers = _buffers(program, rendered)
+    buffers = program_buffers(program, rendered)
     shape, window, batch_shape = p["shape"], p["window"], p["batch_shape"]
     steps: list[Step] = []
     if p["copy"]:
@@ -152,8 +152,8 @@ def _scatter(r: Routine, program: Program, limits: Limits, rendered: RenderedPro
               for e, n, z in zip(p["starts"], shape, window, strict=True)]
     head, w.lines = w.lines, []
     strides = row_major_strides(shape)
-    target = (f"{buffer_var(out)}[{_terms(list(zip(starts, strides, strict=True)))} + "
-              f"{_terms(list(zip(window_vars, strides, strict=True)))}]")
+    target = (f"{buffer_var(out)}[{terms(list(zip(starts, strides, strict=True)))} + "
+              f"{terms(list(zip(window_vars, strides, strict=True)))}]")
     update = _scatter_update(p, out, w, target)
     inner = [*decompose("wf", window, window_vars, "    "), *w.lines,
              *(f"    {line}" for line in update)]
@@ -161,7 +161,7 @@ def _scatter(r: Routine, program: Program, limits: Limits, rendered: RenderedPro
     exprs = (p["value"], *(e for e in p["starts"] if e is not None))
     if nbatch == 1:
         groups = grid(-(-nwindow // WORKGROUP), limits)
-        body = [*_flat_main(groups, nwindow),
+        body = [*flat_main(groups, nwindow),
                 *(f"  let {v} = 0;" for v in batch_vars), *head,
                 f"  if (!({guard})) {{ return; }}", "  let wf = flat;", *inner, "}"]
     else:
@@ -174,8 +174,8 @@ def _scatter(r: Routine, program: Program, limits: Limits, rendered: RenderedPro
                 f"      for (var wf: u32 = lid; wf < {nwindow}u; wf = wf + {WORKGROUP}u) {{",
                 *(f"    {line}" for line in inner),
                 "      }", "    }", "    storageBarrier();", "  }", "}"]
-    steps.append(_kernel(f"scatter {out}", buffers, w, [], [out], body, groups, limits, exprs,
-                         updates=(out,)))
+    steps.append(routine_kernel(f"scatter {out}", buffers, w, [], [out], body, groups, limits,
+                                exprs, updates=(out,)))
     return steps
 
 
@@ -188,7 +188,7 @@ def _cumulative(r: Routine, program: Program, limits: Limits, rendered: Rendered
     p = r.params
     (out,) = r.outputs
     shape, axis = p["shape"], p["axis"]
-    buffers = _buffers(program, rendered)
+    buffers = program_buffers(program, rendered)
     size = math.prod(shape)
     if size == 0:
         return []
@@ -203,7 +203,7 @@ def _cumulative(r: Routine, program: Program, limits: Limits, rendered: Rendered
     position = f"{n - 1} - i32(s)" if p["reverse"] else "i32(s)"
     other = [d for d in range(len(shape)) if d != axis]
     groups = grid(-(-rows // WORKGROUP), limits)
-    body = [*_flat_main(groups, rows),
+    body = [*flat_main(groups, rows),
             *decompose("flat", tuple(shape[d] for d in other), [names[d] for d in other], "  "),
             f"  var acc: {t};",
             f"  for (var s: u32 = 0u; s < {n}u; s = s + 1u) {{",
@@ -213,8 +213,8 @@ def _cumulative(r: Routine, program: Program, limits: Limits, rendered: Rendered
             f"acc = {combine_code(p['op'], 'acc', value, t, w)}; }}",
             f"    {buffer_var(out)}[{address}] = {store_value('acc', dtype)};",
             "  }", "}"]
-    return [_kernel(f"cumulative {out}", buffers, w, [], [out], body, groups, limits,
-                    (p["value"],), extra=())]
+    return [routine_kernel(f"cumulative {out}", buffers, w, [], [out], body, groups, limits,
+                           (p["value"],), extra=())]
 
 
 # --- sort and top_k ----------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def _rank_body(n: int, inner: int, keys: list[tuple[str, np.dtype]], descending:
     """Entry-point lines computing ``rank`` of element ``flat`` within its row (``base``: the
     row's first element, ``j`` the position, ``inner`` the row's stride)."""
     pairs = []
-    lines = [*_flat_main(groups, count),
+    lines = [*flat_main(groups, count),
              f"  let row = flat / {n * inner}u;",
              f"  let col = flat % {inner}u;",
              f"  let j = (flat / {inner}u) % {n}u;",
@@ -279,7 +279,7 @@ def _sort(r: Routine, program: Program, limits: Limits, rendered: RenderedProgra
     """Rank sort along ``dimension`` by the first ``num_keys`` operands, stable."""
     p = r.params
     shape, dim = p["shape"], p["dimension"]
-    buffers = _buffers(program, rendered)
+    buffers = program_buffers(program, rendered)
     size = math.prod(shape)
     if size == 0:
         return []
@@ -291,8 +291,8 @@ def _sort(r: Routine, program: Program, limits: Limits, rendered: RenderedProgra
              for src, dst in zip(r.inputs, r.outputs, strict=True)]
     body.append("}")
     w = ExprWriter([])
-    return [_kernel(f"sort {r.outputs[0]}", buffers, w, list(r.inputs), list(r.outputs), body,
-                    groups, limits, extra=(_KEY_HELPERS,))]
+    return [routine_kernel(f"sort {r.outputs[0]}", buffers, w, list(r.inputs), list(r.outputs),
+                           body, groups, limits, extra=(_KEY_HELPERS,))]
 
 
 @routine("top_k")
@@ -302,7 +302,7 @@ def _top_k(r: Routine, program: Program, limits: Limits, rendered: RenderedProgr
     rank below k are written to the outputs."""
     shape, k = r.params["shape"], r.params["k"]
     (src,), (values, indices) = r.inputs, r.outputs
-    buffers = _buffers(program, rendered)
+    buffers = program_buffers(program, rendered)
     size = math.prod(shape)
     if size == 0 or k == 0:
         return []
@@ -314,93 +314,8 @@ def _top_k(r: Routine, program: Program, limits: Limits, rendered: RenderedProgr
              f"    {buffer_var(values)}[row * {k}u + rank] = {buffer_var(src)}[flat];",
              f"    {buffer_var(indices)}[row * {k}u + rank] = {index};",
              "  }", "}"]
-    return [_kernel(f"top_k {values}", buffers, ExprWriter([]), [src], [values, indices], body,
-                    groups, limits, extra=(_KEY_HELPERS,))]
-
-
-# --- convolution -------------------------------------------------------------------------------
-
-def _conv_body(p: dict, lhs: str, rhs: str, out: str, buffers: dict[str, BufferInfo],
-               groups: tuple[int, int, int]) -> list[str]:
-    ls, rs, os_ = p["dimension_numbers"]
-    lhs_shape, rhs_shape, out_shape = p["lhs_shape"], p["rhs_shape"], p["out_shape"]
-    fgc, bgc = p["feature_group_count"], p["batch_group_count"]
-    nd = len(rs) - 2
-    c_in = rhs_shape[rs[1]]
-    o_count = rhs_shape[rs[0]]
-    og = o_count // max(fgc, bgc)
-    nout = out_shape[os_[0]]
-    kernel = [rhs_shape[a] for a in rs[2:]]
-    s_in = [lhs_shape[a] for a in ls[2:]]
-    lstr, rstr = row_major_strides(lhs_shape), row_major_strides(rhs_shape)
-    out_dtype, work = buffers[out].dtype, _work_type(buffers[lhs].dtype, buffers[out].dtype)
-    dims = [f"d{a}" for a in range(len(out_shape))]
-    n, o = dims[os_[0]], dims[os_[1]]
-    lines = [*_flat_main(groups, math.prod(out_shape)),
-             *decompose("flat", out_shape, dims, "  "),
-             f"  let g = {o} / {og};"]
-    batch_in = f"({n} + g * {nout})" if bgc > 1 else n
-    chan0 = f"g * {c_in}" if fgc > 1 else "0"
-    lines += [f"  var acc: {work} = {work}(0);",
-              f"  for (var c: i32 = 0; c < {c_in}; c = c + 1) {{",
-              f"    for (var kf: u32 = 0u; kf < {math.prod(kernel)}u; kf = kf + 1u) {{",
-              *decompose("kf", tuple(kernel), [f"k{d}" for d in range(nd)], "      ")]
-    checks = []
-    for d in range(nd):
-        lo = p["padding"][d][0]
-        q = (f"{dims[os_[2 + d]]} * {p['window_strides'][d]} + k{d} * {p['rhs_dilation'][d]}"
-             f" - {lo}")
-        ld = p["lhs_dilation"][d]
-        lines.append(f"      let q{d} = {q};")
-        if ld > 1:
-            lines.append(f"      let x{d} = q{d} / {ld};")
-            checks.append(f"q{d} >= 0 && q{d} % {ld} == 0")
-        else:
-            lines.append(f"      let x{d} = q{d};")
-            checks.append(f"q{d} >= 0")
-        checks.append(f"x{d} < {s_in[d]}")
-    guard = " && ".join(checks) or "true"
-    x_addr = _terms([(batch_in, lstr[ls[0]]), (f"({chan0} + c)", lstr[ls[1]]),
-                     *((f"x{d}", lstr[ls[2 + d]]) for d in range(nd))])
-    w_addr = _terms([(o, rstr[rs[0]]), ("c", rstr[rs[1]]),
-                     *((f"k{d}", rstr[rs[2 + d]]) for d in range(nd))])
-    x = _to_work(f"{buffer_var(lhs)}[{x_addr}]", buffers[lhs].dtype, work)
-    wv = _to_work(f"{buffer_var(rhs)}[{w_addr}]", buffers[rhs].dtype, work)
-    lines += [f"      if ({guard}) {{ acc = acc + {x} * {wv}; }}", "    }", "  }"]
-    result = "acc" if value_type(out_dtype) == work else f"{value_type(out_dtype)}(acc)"
-    if out_dtype == dtypes.bool_:
-        result = f"select(0u, 1u, acc != {work}(0))"
-    lines += [f"  {buffer_var(out)}[flat] = {result};", "}"]
-    return lines
-
-
-def _work_type(in_dtype: np.dtype, out_dtype: np.dtype) -> str:
-    if dtypes.is_float(in_dtype) or dtypes.is_float(out_dtype):
-        return "f32"
-    return "u32" if dtypes.uint32 in (in_dtype, out_dtype) else "i32"
-
-
-def _to_work(code: str, dtype: np.dtype, work: str) -> str:
-    t = value_type(dtype)
-    if t == "bool":
-        return f"{work}({code})"
-    return code if t == work else f"{work}({code})"
-
-
-@routine("conv")
-def _conv(r: Routine, program: Program, limits: Limits, rendered: RenderedProgram
-          ) -> list[Step]:
-    """A direct convolution: one invocation per output element."""
-    lhs, rhs = r.inputs
-    (out,) = r.outputs
-    buffers = _buffers(program, rendered)
-    size = math.prod(r.params["out_shape"])
-    if size == 0:
-        return []
-    groups = grid(-(-size // WORKGROUP), limits)
-    body = _conv_body(r.params, lhs, rhs, out, buffers, groups)
-    return [_kernel(f"conv {out}", buffers, ExprWriter([]), [lhs, rhs], [out], body, groups,
-                    limits)]
+    return [routine_kernel(f"top_k {values}", buffers, ExprWriter([]), [src],
+                           [values, indices], body, groups, limits, extra=(_KEY_HELPERS,))]
 
 
 # --- threefry ----------------------------------------------------------------------------------
@@ -427,7 +342,7 @@ def _threefry2x32(r: Routine, program: Program, limits: Limits, rendered: Render
     """One invocation per element writing both output words."""
     shape = r.params["shape"]
     out0, out1 = r.outputs
-    buffers = _buffers(program, rendered)
+    buffers = program_buffers(program, rendered)
     size = math.prod(shape)
     if size == 0:
         return []
@@ -437,9 +352,9 @@ def _threefry2x32(r: Routine, program: Program, limits: Limits, rendered: Render
     words = [v if value_type(e.dtype) == "u32" else f"bitcast<u32>({v})"
              for v, e in zip(words, r.params["values"], strict=True)]
     groups = grid(-(-size // WORKGROUP), limits)
-    body = [*_flat_main(groups, size), *decompose("flat", shape, names, "  "), *w.lines,
+    body = [*flat_main(groups, size), *decompose("flat", shape, names, "  "), *w.lines,
             *(f"  let {n} = {v};" for n, v in zip(("k0", "k1", "x0", "x1"), words, strict=True)),
             *_threefry_lines(),
             f"  {buffer_var(out0)}[flat] = a;", f"  {buffer_var(out1)}[flat] = b;", "}"]
-    return [_kernel(f"threefry {out0}", buffers, w, [], [out0, out1], body, groups, limits,
-                    tuple(r.params["values"]))]
+    return [routine_kernel(f"threefry {out0}", buffers, w, [], [out0, out1], body, groups,
+                           limits, tuple(r.params["values"]))]

@@ -130,3 +130,30 @@ def test_config_choice_spreads_small_products():
     assert routines.choose_config(1, 128, 128, limits) == routines.MATMUL_CONFIGS[-1]
     assert routines.choose_config(1, 1024, 1024, limits) == routines.MATMUL_CONFIGS[1]
     assert not routines.choose_config(1, 4096, 784, routines.Limits(workgroup_bytes=8192)).double
+
+
+@pytest.mark.parametrize("m,k,n,ta,tb,batch", [
+    (6, 3000, 25, False, False, 1),    # ragged last part, vec4 loads
+    (10, 2048, 12, True, False, 1),    # K a multiple of the chunk; lhs transposed
+    (5, 1100, 7, False, True, 3),      # batched, scalar loads, rhs transposed
+])
+def test_split_k_products(m, k, n, ta, tb, batch):
+    """Few outputs and a long K: the K range is split over workgroups and the partial products
+    summed by a second kernel."""
+    a = rand(batch, k, m) if ta else rand(batch, m, k)
+    b = rand(batch, n, k) if tb else rand(batch, k, n)
+    dims = (((1,) if ta else (2,), (2,) if tb else (1,)), ((0,), (0,)))
+    got, exe = run(lambda x, y: [lax.dot_general(x, y, dims)], a, b)
+    assert any("kbase" in kernel.source for kernel in exe.kernels)
+    assert len(exe.kernels) == 2
+    want = np.einsum("bmk,bkn->bmn", a.transpose(0, 2, 1) if ta else a,
+                     b.transpose(0, 2, 1) if tb else b, dtype=np.float64)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_split_k_choice():
+    cfg = routines.MatmulConfig(32, 32, 8, 4, 4)
+    assert routines.split_k(cfg, 1, 6, 25, 802816) % 8 == 0
+    assert routines.split_k(cfg, 1, 6, 25, 802816) >= routines.SPLIT_MIN_CHUNK
+    assert routines.split_k(cfg, 1, 6, 25, 300) == 0          # K too short to split
+    assert routines.split_k(cfg, 64, 512, 512, 100000) == 0   # enough output tiles already

@@ -102,6 +102,48 @@ def test_convolutions_with_padding_dilation_strides_and_groups(gpu):
     ), gpu, img, ker, nhwc, hwio, exact=False, rtol=1e-5, atol=1e-5)
 
 
+def _kernel_labels(fn, *args):
+    from fborn.lowering.wgsl.executable import GpuExecutable
+
+    return [getattr(k, "label", "") for k in GpuExecutable(fborn.make_jaxpr(fn)(*args)).kernels]
+
+
+def test_convolution_paths_im2col_matmul_or_direct(gpu):
+    """Float convolutions without groups run as im2col + matmul (NHWC outputs through a
+    transposing copy), grouped ones directly; both agree with the host."""
+    img = _rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    ker = _rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
+    labels = _kernel_labels(lambda a, b: [lax.conv_general_dilated(a, b, (1, 1), "SAME")],
+                            img, ker)
+    assert [label.split()[0] for label in labels] == ["im2col", "matmul"]
+    nhwc = _rng.standard_normal((2, 7, 6, 4)).astype(np.float32)
+    hwio = _rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
+    nhwc_conv = (lambda c, d: [lax.conv_general_dilated(
+        c, d, (2, 1), ((2, 0), (1, 1)), rhs_dilation=(1, 2),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))])
+    assert [label.split()[0] for label in _kernel_labels(nhwc_conv, nhwc, hwio)] == [
+        "im2col", "loop", "matmul", "loop"]  # weights and output relaid out
+    on_gpu(nhwc_conv, gpu, nhwc, hwio, exact=False, rtol=1e-5, atol=1e-5)
+    grouped = _kernel_labels(lambda a, b: [lax.conv_general_dilated(
+        a, b, (1, 1), "SAME", feature_group_count=2)], nhwc.transpose(0, 3, 1, 2),
+        hwio.transpose(3, 2, 0, 1)[:, :2])
+    assert [label.split()[0] for label in grouped] == ["conv"]
+
+
+def test_conv_weight_gradient_splits_the_long_sum(gpu):
+    """A LeNet-like weight gradient (6 x 25 outputs, a sum over batch x 24 x 24): the matmul is
+    split along K and the partial products summed."""
+    img = _rng.standard_normal((16, 1, 28, 28)).astype(np.float32)
+    ker = _rng.standard_normal((6, 1, 5, 5)).astype(np.float32)
+
+    def loss(w, x):
+        return fnp.sum(fnp.tanh(lax.conv_general_dilated(x, w, (1, 1), "VALID")))
+
+    grad = fborn.grad(loss)
+    assert any("splitk" in label for label in _kernel_labels(grad, ker, img))
+    on_gpu(grad, gpu, ker, img, exact=False, rtol=1e-4, atol=1e-3)
+
+
 def test_conv_gradient_uses_batch_groups(gpu):
     img = _rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
     ker = _rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
