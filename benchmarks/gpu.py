@@ -1,6 +1,6 @@
 """fborn on the GPU (WGSL through wgpu) against PyTorch CUDA and JAX CUDA on the same GPU.
 
-Run: python benchmarks/gpu.py [--quick] [--sweep] [--skip-peers]
+Run: python benchmarks/gpu.py [--quick] [--sweep] [--skip-peers] [--profile BATCH]
 Prints the machine and the wgpu adapter, then one table of medians: float32 matmul 4096^3
 (PyTorch with TF32 off, JAX at 'highest' precision), MLP and LeNet-5 training steps, a fused
 elementwise chain over 64M float32, MLP inference throughput and the per-call overhead of a
@@ -256,9 +256,14 @@ def sgd_step(lib: types.SimpleNamespace, loss: Callable[..., Any], grad: Callabl
     return step
 
 
-def fborn_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndarray) -> float:
+def fborn_train_step(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndarray
+                     ) -> FbornGpu:
     lib = types.SimpleNamespace(np=fnp, lax=flax, logsumexp=fsp.logsumexp)
-    f = FbornGpu(sgd_step(lib, loss, fborn.grad, fborn.tree_util.tree_map), params, x, y)
+    return FbornGpu(sgd_step(lib, loss, fborn.grad, fborn.tree_util.tree_map), params, x, y)
+
+
+def fborn_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndarray) -> float:
+    f = fborn_train_step(loss, params, x, y)
     data = f.inputs[-2:]
     state = {"p": f.inputs[:-2]}
 
@@ -449,12 +454,38 @@ def render(table: list[Any]) -> str:
     return "\n".join(lines)
 
 
+def profile_lenet(batch: int) -> None:
+    """Print the GPU time of each kernel of the LeNet-5 training step, slowest first."""
+    rng = np.random.default_rng(1)
+    x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+    f = fborn_train_step(lenet_loss, lenet_params(), x, labels(batch, rng))
+    times = f.exe.profile(f.inputs)
+    total = sum(t for _, t in times)
+    f.sync()
+    recorded = []
+    for _ in range(20):
+        start = time.perf_counter()
+        f.run()
+        recorded.append(time.perf_counter() - start)
+        f.sync()
+    print(f"LeNet-5 step b{batch}: {len(times)} kernels, {total * 1e3:.3f} ms of GPU time "
+          "(each kernel submitted and waited for alone); recording and submitting one step "
+          f"takes {statistics.median(recorded) * 1e3:.3f} ms on the host")
+    for label, t in sorted(times, key=lambda item: -item[1])[:25]:
+        print(f"  {t * 1e6:10.1f} us  {label}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller matmul and elementwise sizes")
     ap.add_argument("--sweep", action="store_true", help="also time every matmul tiling")
     ap.add_argument("--skip-peers", action="store_true", help="fborn only")
+    ap.add_argument("--profile", type=int, metavar="BATCH",
+                    help="only list the LeNet-5 step's kernels by GPU time at this batch")
     args = ap.parse_args()
+    if args.profile:
+        profile_lenet(args.profile)
+        return
     if args.skip_peers:
         _peers.update(torch=None, jax=None)
     header = machine_lines()

@@ -18,7 +18,9 @@ one pass until a cond index or while predicate must be read back, which submits 
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,7 +42,7 @@ from fborn.core.primitive import Primitive
 from fborn.lowering.kernel_ir import BufferInfo, Program
 from fborn.lowering.passes import optimize
 from fborn.lowering.schedule import schedule
-from fborn.lowering.wgsl.device import DeviceBuffer, Gpu, gpu, storage_bytes
+from fborn.lowering.wgsl.device import DeviceBuffer, Gpu, GpuError, gpu, storage_bytes
 from fborn.lowering.wgsl.render import (
     Alias,
     Branch,
@@ -232,6 +234,39 @@ class GpuExecutable:
             info = self.buffers[name]
             env[name] = self.gpu.empty(info.size, info.dtype)
         return [env[name] for name in self.program.outputs]
+
+    def profile(self, inputs: Sequence[DeviceBuffer], repeat: int = 5
+                ) -> list[tuple[str, float]]:
+        """Seconds each kernel of a flat program takes on the GPU (median of ``repeat``): each is
+        submitted alone and waited for; the time of an empty submit and wait is subtracted.
+        For finding the slow kernels; the figures are not those of a batched ``run``."""
+        if not self.flat:
+            raise GpuError("profile needs a program without host-side control flow")
+        env: dict[str, DeviceBuffer] = dict(zip(self.program.inputs, inputs, strict=True))
+        env.update(self.constants)
+        for name in (n for names in self.allocate for n in names):
+            env[name] = self.gpu.empty(self.buffers[name].size, self.buffers[name].dtype)
+
+        def timed(kernel: int | None) -> float:
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                encoder = self.gpu.device.create_command_encoder()
+                compute = encoder.begin_compute_pass()
+                if kernel is not None:
+                    bufs = tuple(env[name] for name in self.kernels[kernel].buffers)
+                    compute.set_pipeline(self.pipelines[kernel])
+                    compute.set_bind_group(0, self._bind_group(kernel, bufs))
+                    compute.dispatch_workgroups(*self.kernels[kernel].groups)
+                compute.end()
+                self.gpu.queue.submit([encoder.finish()])
+                self.gpu.sync()
+                times.append(time.perf_counter() - start)
+            return statistics.median(times)
+
+        timed(None)
+        empty = timed(None)
+        return [(k.label, max(timed(i) - empty, 0.0)) for i, k in enumerate(self.kernels)]
 
     # --- programs with host-side steps --------------------------------------------------------
     def _get(self, env: dict[str, DeviceBuffer], name: str) -> DeviceBuffer:

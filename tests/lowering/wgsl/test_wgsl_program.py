@@ -13,6 +13,7 @@ import fborn.numpy as fnp
 from fborn.core.errors import FbornDtypeError
 from fborn.core.gpu_array import GpuArray
 from fborn.lowering.schedule import LoweringError
+from fborn.lowering.wgsl.device import GpuError
 from fborn.lowering.wgsl.executable import GpuExecutable, device_put, executable_for
 
 _rng = np.random.default_rng(0)
@@ -102,6 +103,18 @@ def test_gpu_resident_outputs_and_replay():
     np.testing.assert_allclose(np.asarray(again[0].block_until_ready()),
                                np.asarray(softmax(x)), rtol=2e-6, atol=1e-7)
     assert "fn main" in exe.as_text()
+
+
+def test_profile_times_each_kernel():
+    x = _rng.standard_normal((8, 300)).astype(np.float32)
+    exe = executable_for(fborn.make_jaxpr(lambda a: [softmax(a) * 2])(x))
+    times = exe.profile([device_put(x).device_buffer], repeat=2)
+    assert [label for label, _ in times] == [k.label for k in exe.kernels]
+    assert all(isinstance(t, float) and t >= 0 for _, t in times)
+    looped = executable_for(fborn.make_jaxpr(
+        lambda a: fborn.lax.while_loop(lambda v: v[0] < 3, lambda v: v + 1, a))(x[0]))
+    with pytest.raises(GpuError, match="host-side control flow"):
+        looped.profile([device_put(x[0]).device_buffer])
 
 
 def test_primitives_without_lowering_raise_naming_them():
