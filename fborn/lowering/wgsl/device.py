@@ -228,6 +228,14 @@ class DeviceBuffer:
         self.buffer = buffer if buffer is not None else gpu.pool.acquire(self.nbytes)
         weakref.finalize(self, gpu.pool.release, self.buffer)
 
+    @classmethod
+    def alias(cls, base: DeviceBuffer, nbytes: int) -> DeviceBuffer:
+        """The first ``nbytes`` of ``base``'s buffer, as a buffer of its own that is never
+        returned to the pool (whoever holds ``base`` keeps the memory alive)."""
+        view = cls.__new__(cls)
+        view.gpu, view.nbytes, view.buffer = base.gpu, max(int(nbytes), 4), base.buffer
+        return view
+
     def binding(self) -> dict[str, Any]:
         """The bind-group resource for this buffer's bytes (at least 16: a vec4 element)."""
         return {"buffer": self.buffer, "offset": 0, "size": max(self.nbytes, 16)}

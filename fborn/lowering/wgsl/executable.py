@@ -182,7 +182,40 @@ class GpuExecutable:
         for name, i in last.items():
             if name not in outputs:
                 self.release[i].append(name)
-        self.unwritten_outputs = [o for o in self.program.outputs if o not in first]
+        self._arena: dict[str, DeviceBuffer] | None = None
+        self._slots: list[DeviceBuffer] = []
+
+    def _intermediates(self) -> dict[str, DeviceBuffer]:
+        """Device buffers for the intermediates, the same on every call so that their bind
+        groups stay cached (in-order queue execution makes sharing them between calls safe).
+        Intermediates whose lifetimes do not overlap share memory: each takes the smallest free
+        slot that fits, else a new one."""
+        if self._arena is not None:
+            return self._arena
+        outputs = set(self.program.outputs)
+        slots: list[DeviceBuffer] = []
+        free: list[DeviceBuffer] = []
+        taken: dict[str, DeviceBuffer] = {}
+        arena: dict[str, DeviceBuffer] = {}
+        for allocate, release in zip(self.allocate, self.release, strict=True):
+            for name in allocate:
+                if name in outputs:
+                    continue
+                info = self.buffers[name]
+                nbytes = max(storage_bytes(info.size, info.dtype), 4)
+                fitting = [slot for slot in free if slot.nbytes >= nbytes]
+                if fitting:
+                    slot = min(fitting, key=lambda b: b.nbytes)
+                    free.remove(slot)
+                else:
+                    slot = self.gpu.empty(info.size, info.dtype)
+                    slots.append(slot)
+                taken[name] = slot
+                arena[name] = DeviceBuffer.alias(slot, nbytes)
+            free += [taken.pop(name) for name in release if name in taken]
+        self._slots = slots
+        self._arena = arena
+        return arena
 
     def as_text(self) -> str:
         """Every kernel's WGSL source, with its bindings and workgroup counts (control-flow
@@ -216,36 +249,35 @@ class GpuExecutable:
             self._run_steps(self.steps, env, recorder)
             recorder.flush()
             return [self._get(env, name) for name in self.program.outputs]
+        env.update(self._intermediates())
+        for name in self.program.outputs:
+            if name not in env:
+                info = self.buffers[name]
+                env[name] = self.gpu.empty(info.size, info.dtype)
         encoder = self.gpu.device.create_command_encoder()
         compute = encoder.begin_compute_pass()
         for i, kernel in enumerate(self.kernels):
-            for name in self.allocate[i]:
-                info = self.buffers[name]
-                env[name] = self.gpu.empty(info.size, info.dtype)
             bufs = tuple(env[name] for name in kernel.buffers)
             compute.set_pipeline(self.pipelines[i])
             compute.set_bind_group(0, self._bind_group(i, bufs))
             compute.dispatch_workgroups(*kernel.groups)
-            for name in self.release[i]:
-                del env[name]
         compute.end()
         self.gpu.queue.submit([encoder.finish()])
-        for name in self.unwritten_outputs:
-            info = self.buffers[name]
-            env[name] = self.gpu.empty(info.size, info.dtype)
         return [env[name] for name in self.program.outputs]
 
-    def profile(self, inputs: Sequence[DeviceBuffer], repeat: int = 5
+    def profile(self, inputs: Sequence[DeviceBuffer], repeat: int = 5, count: int = 10
                 ) -> list[tuple[str, float]]:
-        """Seconds each kernel of a flat program takes on the GPU (median of ``repeat``): each is
-        submitted alone and waited for; the time of an empty submit and wait is subtracted.
-        For finding the slow kernels; the figures are not those of a batched ``run``."""
+        """Seconds each kernel of a flat program takes on the GPU: the median over ``repeat``
+        submits of ``count`` back-to-back dispatches of that kernel alone, less an empty
+        submit's time, divided by ``count``. For finding the slow kernels."""
         if not self.flat:
             raise GpuError("profile needs a program without host-side control flow")
         env: dict[str, DeviceBuffer] = dict(zip(self.program.inputs, inputs, strict=True))
         env.update(self.constants)
-        for name in (n for names in self.allocate for n in names):
-            env[name] = self.gpu.empty(self.buffers[name].size, self.buffers[name].dtype)
+        env.update(self._intermediates())
+        for name in self.program.outputs:
+            if name not in env:
+                env[name] = self.gpu.empty(self.buffers[name].size, self.buffers[name].dtype)
 
         def timed(kernel: int | None) -> float:
             times = []
@@ -257,7 +289,8 @@ class GpuExecutable:
                     bufs = tuple(env[name] for name in self.kernels[kernel].buffers)
                     compute.set_pipeline(self.pipelines[kernel])
                     compute.set_bind_group(0, self._bind_group(kernel, bufs))
-                    compute.dispatch_workgroups(*self.kernels[kernel].groups)
+                    for _ in range(count):
+                        compute.dispatch_workgroups(*self.kernels[kernel].groups)
                 compute.end()
                 self.gpu.queue.submit([encoder.finish()])
                 self.gpu.sync()
@@ -266,7 +299,8 @@ class GpuExecutable:
 
         timed(None)
         empty = timed(None)
-        return [(k.label, max(timed(i) - empty, 0.0)) for i, k in enumerate(self.kernels)]
+        return [(k.label, max(timed(i) - empty, 0.0) / count)
+                for i, k in enumerate(self.kernels)]
 
     # --- programs with host-side steps --------------------------------------------------------
     def _get(self, env: dict[str, DeviceBuffer], name: str) -> DeviceBuffer:
