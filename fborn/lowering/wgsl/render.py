@@ -717,16 +717,51 @@ def _serial_reduce(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: Limi
     return Kernel(shader(decls, w.helpers, body, f16), order, groups, f"reduce {k.out}")
 
 
+# A reduction with fewer outputs than this and at least SPLIT_MIN_LENGTH elements per output
+# first reduces parts of each output's range in parallel workgroups, then combines the parts.
+SPLIT_OUTPUTS = 256
+SPLIT_MIN_LENGTH = 1 << 16
+SPLIT_PART = 1 << 13
+
+
+def reduce_steps(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: Limits,
+                 rendered: RenderedProgram) -> list[Kernel]:
+    """The kernels of ``k``: one, or (few outputs, long reductions; not arg-reductions) a
+    kernel reducing parts into a scratch buffer plus the kernel combining each output's
+    parts."""
+    outs, red = math.prod(k.out_shape), math.prod(k.red_shape)
+    if (outs == 0 or outs >= SPLIT_OUTPUTS or red < SPLIT_MIN_LENGTH
+            or k.op in ("argmax", "argmin")):
+        kernel = reduce_kernel(k, buffers, limits)
+        return [kernel] if kernel else []
+    parts = min(-(-SPLIT_OUTPUTS // outs) * 4, red // SPLIT_PART)
+    partial = rendered.new_scratch(f"{k.out}_parts", (outs, parts), k.dtype)
+    scratch = {**buffers, partial: rendered.scratch[partial]}
+    out_names = [f"o{d}" for d in range(len(k.out_shape))]
+    red_names = [f"r{d}" for d in range(len(k.red_shape))]
+    first = _workgroup_reduce(k, scratch, limits, out_names, red_names, (partial, parts))
+    address = linear_address((LoopIndex(0), LoopIndex(1)), (outs, parts))
+    combine = ReduceKernel(k.out, (outs,), (parts,), k.op, Load(partial, address, k.dtype),
+                           k.dtype)
+    second = reduce_kernel(combine, scratch, limits)
+    return [first] if second is None else [first, second]
+
+
 def _workgroup_reduce(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: Limits,
-                      out_names: list[str], red_names: list[str]) -> Kernel:
+                      out_names: list[str], red_names: list[str],
+                      split: tuple[str, int] | None = None) -> Kernel:
+    """One workgroup per output element; with ``split = (partial, parts)``, one per part of
+    an output's reduction range, writing ``partial[output * parts + part]``."""
     outs, red = math.prod(k.out_shape), math.prod(k.red_shape)
     size = WORKGROUP if red >= 2048 else 64
+    parts = split[1] if split else 1
+    chunk = -(-red // parts)
     w = ExprWriter(out_names + red_names, indent="    ")
     value = w.emit(k.value)
     t = value_type(k.dtype)
     shared_t = "u32" if t == "bool" else t
     load_shared = "(sh[{0}] != 0u)" if t == "bool" else "sh[{0}]"
-    groups = grid(outs, limits)
+    groups = grid(outs * parts, limits)
     is_arg = k.op in ("argmax", "argmin")
     fold = _fold_lines(k, w, value, "i32(r)", "    ")
     mine, other = load_shared.format("lid"), load_shared.format("lid + s")
@@ -735,7 +770,8 @@ def _workgroup_reduce(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: L
         merge = [f"      if ({better}) {{ sh[lid] = sh[lid + s]; shi[lid] = shi[lid + s]; }}"]
     else:
         merge = [f"      sh[lid] = {store_value(combine_code(k.op, mine, other, t, w), k.dtype)};"]
-    decls, order = declarations(buffers, list(w.buffers), [k.out], limits)
+    target = split[0] if split else k.out
+    decls, order = declarations(buffers, list(w.buffers), [target], limits)
     decls.append(f"var<workgroup> sh: array<{shared_t}, {size}>;")
     if is_arg:
         decls.append(f"var<workgroup> shi: array<i32, {size}>;")
@@ -744,12 +780,15 @@ def _workgroup_reduce(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: L
         f"@compute @workgroup_size({size})",
         "fn main(@builtin(workgroup_id) wid: vec3<u32>, "
         "@builtin(local_invocation_index) lid: u32) {",
-        f"  let flat = wid.x + wid.y * {groups[0]}u;",
-        f"  if (flat >= {outs}u) {{ return; }}",
+        f"  let wg = wid.x + wid.y * {groups[0]}u;",
+        f"  if (wg >= {outs * parts}u) {{ return; }}",
+        f"  let flat = wg / {parts}u;",
+        f"  let start = (wg % {parts}u) * {chunk}u;",
         *decompose("flat", k.out_shape, out_names, "  "),
         f"  var acc: {t} = {_init(k.op, k.dtype)};",
         "  var best: i32 = 2147483647;",
-        f"  for (var r: u32 = lid; r < {red}u; r = r + {size}u) {{",
+        f"  for (var r: u32 = start + lid; r < min(start + {chunk}u, {red}u); "
+        f"r = r + {size}u) {{",
         *decompose("r", k.red_shape, red_names, "    "),
         *w.lines,
         *fold,
@@ -764,12 +803,13 @@ def _workgroup_reduce(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: L
         "    workgroupBarrier();",
         "  }",
         "  if (lid == 0u) {",
-        f"    {buffer_var(k.out)}[flat] = {_result(k, final, 'shi[0]', buffers)};",
+        (f"    {buffer_var(target)}[wg] = {store_value(final, k.dtype)};" if split else
+         f"    {buffer_var(k.out)}[flat] = {_result(k, final, 'shi[0]', buffers)};"),
         "  }",
         "}",
     ]
     f16 = uses_f16(buffers, order, k.value) or k.dtype == dtypes.float16
-    return Kernel(shader(decls, w.helpers, body, f16), order, groups, f"reduce {k.out}")
+    return Kernel(shader(decls, w.helpers, body, f16), order, groups, f"reduce {target}")
 
 
 # --- programs ----------------------------------------------------------------------------------
@@ -798,8 +838,7 @@ def render_statement(stmt: Statement, program: Program, limits: Limits,
         kernel = loop_kernel(stmt, buffers, limits)
         return [kernel] if kernel else []
     if isinstance(stmt, ReduceKernel):
-        kernel = reduce_kernel(stmt, buffers, limits)
-        return [kernel] if kernel else []
+        return reduce_steps(stmt, buffers, limits, rendered)
     if isinstance(stmt, Routine):
         emit = ROUTINES.get(stmt.kind)
         if emit is None:

@@ -74,3 +74,23 @@ def test_max_propagates_nan():
     for g, w in zip(on_gpu(lambda a: [fnp.max(a, axis=1), fnp.min(a, axis=0)], x),
                     [fnp.max(x, axis=1), fnp.min(x, axis=0)], strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("shape,axes", [((3, 70001), (1,)), ((2, 300, 301), (1, 2)),
+                                        ((400, 6, 170), (0, 2))])
+def test_few_long_reductions_are_split_into_parts(shape, axes):
+    """Few outputs over long ranges: parts of each range reduce in parallel workgroups, then a
+    second kernel combines them (sums within float32 tolerance, the others exactly)."""
+    x = _rng.standard_normal(shape).astype(np.float32)
+    ints = (x * 100).astype(np.int32)
+
+    def fn(a, b):
+        return [fnp.sum(a, axis=axes), fnp.max(a, axis=axes), fnp.min(b, axis=axes),
+                fnp.any(a > 3.5, axis=axes), fnp.all(a > -4.5, axis=axes)]
+
+    exe = GpuExecutable(fborn.make_jaxpr(fn)(x, ints))
+    assert sum("_parts" in k.label for k in exe.kernels) == 5
+    got, want = exe(x, ints), fn(x, ints)
+    np.testing.assert_allclose(got[0], np.asarray(want[0]), rtol=1e-5, atol=1e-3)
+    for g, w in zip(got[1:], want[1:], strict=True):
+        np.testing.assert_array_equal(g, np.asarray(w))
