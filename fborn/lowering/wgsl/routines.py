@@ -181,19 +181,26 @@ class MatmulConfig:
 # Measured on an H200 through Vulkan (GFLOP/s at 4096^3 / 2048^3 / 1024^3): 128x128x8 with
 # one stage 32400 / 29000 / 11700 (two stages: 31200 / 25700 / 11300); 64x64x16 27500 /
 # 25100 / 20000; 128x64, 64x128, 256x128 and 128x256 tiles were slower at every size.
+# The flat ones (8 or 16 rows) serve products with few rows, such as convolutions with few
+# output channels.
 MATMUL_CONFIGS = (
     MatmulConfig(128, 128, 8, 8, 8, double=False),
     MatmulConfig(64, 64, 16, 4, 4),
     MatmulConfig(32, 64, 8, 4, 4),
     MatmulConfig(32, 32, 8, 4, 4),
+    MatmulConfig(16, 64, 8, 4, 4),
+    MatmulConfig(8, 128, 8, 4, 4),
 )
 # Fewer workgroups than this leave much of a large GPU idle: take a smaller tile.
 MIN_WORKGROUPS = 256
+# A larger tile is kept while it computes at most this much more padding than the least.
+PADDING_SLACK = 1.1
 
 
 def choose_config(nb: int, m: int, n: int, limits: Limits) -> MatmulConfig:
-    """The largest tiling that fits the workgroup memory and still gives MIN_WORKGROUPS
-    workgroups (else the smallest that fits)."""
+    """Among the tilings that fit the workgroup memory and give MIN_WORKGROUPS workgroups (else
+    those giving the most), the largest whose padded tile area is within PADDING_SLACK of
+    the smallest padded area."""
     fitting = []
     for cfg in MATMUL_CONFIGS:
         if cfg.workgroup_bytes() > limits.workgroup_bytes:
@@ -202,10 +209,19 @@ def choose_config(nb: int, m: int, n: int, limits: Limits) -> MatmulConfig:
             fitting.append(cfg)
     if not fitting:
         raise LoweringError("the GPU's workgroup memory is too small for the matmul shader")
-    for cfg in fitting:
-        if nb * -(-m // cfg.bm) * -(-n // cfg.bn) >= MIN_WORKGROUPS:
-            return cfg
-    return fitting[-1]
+
+    def workgroups(cfg: MatmulConfig) -> int:
+        return nb * -(-m // cfg.bm) * -(-n // cfg.bn)
+
+    def padded(cfg: MatmulConfig) -> int:
+        return -(-m // cfg.bm) * cfg.bm * -(-n // cfg.bn) * cfg.bn
+
+    busy = [cfg for cfg in fitting if workgroups(cfg) >= MIN_WORKGROUPS]
+    if not busy:
+        most = max(workgroups(cfg) for cfg in fitting)
+        busy = [cfg for cfg in fitting if workgroups(cfg) == most]
+    least = min(padded(cfg) for cfg in busy)
+    return next(cfg for cfg in busy if padded(cfg) <= PADDING_SLACK * least)
 
 
 # Split K when a product has fewer output tiles than this (weight gradients: few outputs, long

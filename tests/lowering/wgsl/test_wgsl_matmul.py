@@ -127,8 +127,11 @@ def test_every_tiling(monkeypatch, cfg, shape):
 def test_config_choice_spreads_small_products():
     limits = routines.Limits(workgroup_bytes=49152)
     assert routines.choose_config(1, 4096, 4096, limits) == routines.MATMUL_CONFIGS[0]
-    assert routines.choose_config(1, 128, 128, limits) == routines.MATMUL_CONFIGS[-1]
-    assert routines.choose_config(1, 1024, 1024, limits) == routines.MATMUL_CONFIGS[1]
+    tile = {(c.bm, c.bn): c for c in routines.MATMUL_CONFIGS}
+    assert routines.choose_config(1, 128, 128, limits) == tile[32, 32]  # most workgroups
+    assert routines.choose_config(1, 1024, 1024, limits) == tile[64, 64]
+    assert routines.choose_config(1024, 6, 196, limits) == tile[8, 128]  # few rows: flat tile
+    assert routines.choose_config(256, 16, 100, limits) == tile[16, 64]
     assert not routines.choose_config(1, 4096, 784, routines.Limits(workgroup_bytes=8192)).double
 
 
