@@ -224,17 +224,19 @@ def choose_config(nb: int, m: int, n: int, limits: Limits) -> MatmulConfig:
     return next(cfg for cfg in busy if padded(cfg) <= PADDING_SLACK * least)
 
 
-# Split K when a product has fewer output tiles than this (weight gradients: few outputs, long
-# sums), into chunks of at least SPLIT_MIN_CHUNK; the partial products are then summed.
-SPLIT_MIN_CHUNK = 256
+# Split K when a product has fewer output tiles than MIN_WORKGROUPS (weight gradients: few
+# outputs, long sums) into parts of about SPLIT_CHUNK (a short serial chain per workgroup), at
+# most SPLIT_MAX_WORKGROUPS workgroups in all; the partial products are then summed.
+SPLIT_CHUNK = 512
+SPLIT_MAX_WORKGROUPS = 4096
 
 
 def split_k(cfg: MatmulConfig, nb: int, m: int, n: int, k: int) -> int:
     """The K chunk length (a multiple of ``cfg.bk``) each workgroup sums, or 0 for no split."""
     tiles = nb * -(-m // cfg.bm) * -(-n // cfg.bn)
-    if tiles >= MIN_WORKGROUPS or k < 2 * SPLIT_MIN_CHUNK:
+    parts = min(-(-k // SPLIT_CHUNK), max(SPLIT_MAX_WORKGROUPS // tiles, 1))
+    if tiles >= MIN_WORKGROUPS or parts < 2:
         return 0
-    parts = min(-(-MIN_WORKGROUPS // tiles), k // SPLIT_MIN_CHUNK)
     chunk = -(-k // parts)
     return -(-chunk // cfg.bk) * cfg.bk
 
