@@ -53,6 +53,7 @@ from fborn.lowering.wgsl.render import (
     Step,
     render,
 )
+from fborn.lowering.wgsl.replay import native_pass
 
 BIND_GROUP_CACHE = 8
 
@@ -184,6 +185,8 @@ class GpuExecutable:
                 self.release[i].append(name)
         self._arena: dict[str, DeviceBuffer] | None = None
         self._slots: list[DeviceBuffer] = []
+        self._native = native_pass()
+        self._replayed = False  # the first call records through the checked API
 
     def _intermediates(self) -> dict[str, DeviceBuffer]:
         """Device buffers for the intermediates, the same on every call so that their bind
@@ -256,12 +259,17 @@ class GpuExecutable:
                 env[name] = self.gpu.empty(info.size, info.dtype)
         encoder = self.gpu.device.create_command_encoder()
         compute = encoder.begin_compute_pass()
+        native = self._native if self._replayed else None
         for i, kernel in enumerate(self.kernels):
-            bufs = tuple(env[name] for name in kernel.buffers)
-            compute.set_pipeline(self.pipelines[i])
-            compute.set_bind_group(0, self._bind_group(i, bufs))
-            compute.dispatch_workgroups(*kernel.groups)
+            group = self._bind_group(i, tuple(env[name] for name in kernel.buffers))
+            if native is not None:
+                native.record(compute, self.pipelines[i], group, kernel.groups)
+            else:
+                compute.set_pipeline(self.pipelines[i])
+                compute.set_bind_group(0, group)
+                compute.dispatch_workgroups(*kernel.groups)
         compute.end()
+        self._replayed = True
         self.gpu.queue.submit([encoder.finish()])
         return [env[name] for name in self.program.outputs]
 

@@ -105,6 +105,22 @@ def test_gpu_resident_outputs_and_replay():
     assert "fn main" in exe.as_text()
 
 
+def test_replays_record_through_native_calls_with_the_same_results(monkeypatch):
+    from fborn.lowering.wgsl.replay import native_pass
+
+    assert native_pass() is not None  # the pinned wgpu exposes the C entry points
+    monkeypatch.setenv("FBORN_WGPU_CHECKED", "1")
+    assert native_pass() is None
+    monkeypatch.delenv("FBORN_WGPU_CHECKED")
+    x = _rng.standard_normal((40, 70)).astype(np.float32)
+    exe = GpuExecutable(fborn.make_jaxpr(lambda a: [softmax(a) @ a.T, fnp.sum(a, axis=0)])(x))
+    first = exe(x)
+    assert exe._replayed and exe._native is not None
+    for _ in range(3):
+        for got, want in zip(exe(x), first, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_profile_times_each_kernel():
     x = _rng.standard_normal((8, 300)).astype(np.float32)
     exe = executable_for(fborn.make_jaxpr(lambda a: [softmax(a) * 2])(x))
