@@ -339,10 +339,11 @@ class Gpu:
                 continue
             stage, nbytes = item
             stage.map_sync(wgpu.MapMode.READ, 0, nbytes)
-            raw = np.frombuffer(stage.read_mapped(0, nbytes), np.uint8)
+            mapped = np.frombuffer(stage.read_mapped(0, nbytes, copy=False), np.uint8)
+            out.append(_from_storage(mapped, size, dtype))  # the one copy out of the mapping
+            del mapped  # no view of the mapping may outlive it
             stage.unmap()
             self.staging.release(stage)
-            out.append(_from_storage(raw, size, dtype))
         return out
 
     def sync(self) -> None:
@@ -368,6 +369,7 @@ class Gpu:
 
 
 def _from_storage(raw: np.ndarray, size: int, dtype: np.dtype) -> np.ndarray:
+    """A new array of ``size`` elements of ``dtype`` from the storage bytes ``raw``."""
     stored = raw[: size * storage_dtype(dtype).itemsize].view(storage_dtype(dtype))
     if np.dtype(dtype) == dtypes.bool_:
         return stored != 0
