@@ -64,6 +64,18 @@ def test_compiled_equals_eager(fn):
     np.testing.assert_allclose(fborn.jit(fn)(x, y), fn(x, y), rtol=2e-6, atol=1e-6)
 
 
+def test_strided_views_and_numpy_scalars_as_inputs():
+    """Inputs in any layout (1-D steps, transposes, 0-d values) give one compiled program and
+    the eager results; the caller's arrays stay writable."""
+    f = fborn.jit(lambda v, s: v * s + 1)
+    x = np.arange(30, dtype=np.float32)
+    for view in (x[::2], x[::-3], x):
+        np.testing.assert_array_equal(f(view[:10], np.float32(2)), view[:10] * 2 + 1)
+    m = x.reshape(5, 6)
+    np.testing.assert_array_equal(fborn.jit(lambda a: a * 2)(m.T), m.T * 2)
+    assert x.flags.writeable and m.flags.writeable
+
+
 def test_integer_and_bool_kernels_are_exact():
     x = np.arange(-12, 12, dtype=np.int32).reshape(4, 6)
     y = np.array([3, -2, 5, 7, -1, 4], np.int32)

@@ -154,7 +154,7 @@ def _flat_input(a: np.ndarray) -> np.ndarray:
     """``a`` as the generated code takes it: flat, C-ordered, 16-bit floats as their uint16
     bits, and read-only (numba types writable and read-only arrays differently, so passing
     both kinds would compile the program twice)."""
-    flat = a.reshape(-1)  # a new view object (a copy if ``a`` is not contiguous)
+    flat = np.ascontiguousarray(a).reshape(-1)  # a new view object, never a strided one
     if flat.dtype in HALF_DTYPES:
         flat = flat.view(np.uint16)
     if flat.flags.writeable:
