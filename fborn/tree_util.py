@@ -1,68 +1,7 @@
 """Public pytree utilities (``fborn.tree_util``), mirroring ``jax.tree_util``.
 
-See :mod:`fborn.core.tree` for the semantics.
+The names (listed in ``__all__``) and their semantics live in :mod:`fborn.core.tree`.
 """
 
-from fborn.core.tree import (
-    DictKey,
-    FlattenedIndexKey,
-    GetAttrKey,
-    KeyEntry,
-    KeyPath,
-    PyTree,
-    PyTreeDef,
-    SequenceKey,
-    all_leaves,
-    keystr,
-    register_dataclass,
-    register_pytree_node,
-    register_pytree_node_class,
-    register_pytree_with_keys,
-    register_static,
-    tree_all,
-    tree_flatten,
-    tree_flatten_with_path,
-    tree_leaves,
-    tree_leaves_with_path,
-    tree_map,
-    tree_map_with_path,
-    tree_reduce,
-    tree_structure,
-    tree_transpose,
-    tree_unflatten,
-    treedef_children,
-    treedef_is_leaf,
-    treedef_is_strict_leaf,
-)
-
-__all__ = [
-    "DictKey",
-    "FlattenedIndexKey",
-    "GetAttrKey",
-    "KeyEntry",
-    "KeyPath",
-    "PyTree",
-    "PyTreeDef",
-    "SequenceKey",
-    "all_leaves",
-    "keystr",
-    "register_dataclass",
-    "register_pytree_node",
-    "register_pytree_node_class",
-    "register_pytree_with_keys",
-    "register_static",
-    "tree_all",
-    "tree_flatten",
-    "tree_flatten_with_path",
-    "tree_leaves",
-    "tree_leaves_with_path",
-    "tree_map",
-    "tree_map_with_path",
-    "tree_reduce",
-    "tree_structure",
-    "tree_transpose",
-    "tree_unflatten",
-    "treedef_children",
-    "treedef_is_leaf",
-    "treedef_is_strict_leaf",
-]
+from fborn.core.tree import *  # noqa: F403 - this module is that one's public face
+from fborn.core.tree import __all__  # noqa: F401
