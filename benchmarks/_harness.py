@@ -6,6 +6,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def median_seconds(fn: Callable[[], object], warmup: int = 5, repeat: int = 30,
@@ -54,3 +55,34 @@ class Table:
                              else f"{'-':>14}" for p in peers)
             lines.append(f"{label:<34}{cells}{ratios}")
         return "\n".join(lines)
+
+
+def torch_sgd_step(torch: Any, params: list[tuple[Any, Any]], lenet: bool,
+                   device: str = "cpu") -> Callable[[Any, Any], None]:
+    """PyTorch's eager SGD step (lr 0.01) for the benchmarks' MLP or LeNet-5 (conv 6@5x5 with
+    padding 2, max-pool 2, conv 16@5x5, max-pool 2, then the dense layers): ``step(x, y)``
+    with one-hot ``y``, parameters copied from ``params`` onto ``device``."""
+    import torch.nn.functional as F  # noqa: N812
+
+    tparams = [(torch.tensor(w, device=device, requires_grad=True),
+                torch.tensor(b, device=device, requires_grad=True)) for w, b in params]
+
+    def step(x: Any, y: Any) -> None:
+        h, dense = x, tparams
+        if lenet:
+            (w1, b1), (w2, b2), *dense = tparams
+            h = F.max_pool2d(torch.relu(F.conv2d(h, w1, b1, padding=2)), 2)
+            h = F.max_pool2d(torch.relu(F.conv2d(h, w2, b2)), 2).flatten(1)
+        for w, b in dense[:-1]:
+            h = torch.relu(h @ w + b)
+        w, b = dense[-1]
+        loss = -torch.mean(torch.sum(torch.log_softmax(h @ w + b, dim=1) * y, dim=1))
+        loss.backward()
+        with torch.no_grad():
+            for w, b in tparams:
+                w -= 0.01 * w.grad
+                b -= 0.01 * b.grad
+                w.grad = None
+                b.grad = None
+
+    return step

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import Table, median_seconds  # noqa: E402
+from _harness import Table, median_seconds, torch_sgd_step  # noqa: E402
 
 import fborn  # noqa: E402
 import fborn.lax as flax  # noqa: E402
@@ -99,28 +99,6 @@ def jax_mlp_step():
     return step
 
 
-def torch_mlp_step(params):
-    tparams = [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True))
-               for w, b in params]
-
-    def step(x, y):
-        h = x
-        for w, b in tparams[:-1]:
-            h = torch.relu(h @ w + b)
-        w, b = tparams[-1]
-        logits = h @ w + b
-        loss = -torch.mean(torch.sum(torch.log_softmax(logits, dim=1) * y, dim=1))
-        loss.backward()
-        with torch.no_grad():
-            for w, b in tparams:
-                w -= 0.01 * w.grad
-                b -= 0.01 * b.grad
-                w.grad = None
-                b.grad = None
-
-    return step
-
-
 def numpy_mlp_step(params, x, y):
     """Forward and backward written by hand (the floor a fused compiler should beat)."""
     acts, pre = [x], []
@@ -158,7 +136,7 @@ def time_mlp(system: str, sizes: list[int], batch: int = 128) -> float:
         jp, jx, jy = jax.tree_util.tree_map(jnp.asarray, (params, x, y))
         return median_seconds(lambda: jax.block_until_ready(jstep(jp, jx, jy)))
     if system == "torch":
-        tstep, tx, ty = torch_mlp_step(params), torch.tensor(x), torch.tensor(y)
+        tstep, tx, ty = torch_sgd_step(torch, params, lenet=False), torch.tensor(x), torch.tensor(y)
         return median_seconds(lambda: tstep(tx, ty))
     return median_seconds(lambda: numpy_mlp_step(params, x, y))
 
@@ -252,31 +230,6 @@ def jax_lenet_step():
     return step
 
 
-def torch_lenet_step(params):
-    import torch.nn.functional as F  # noqa: N812
-
-    tparams = [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True))
-               for w, b in params]
-
-    def step(x, y):
-        (w1, b1), (w2, b2), *dense = tparams
-        h = F.max_pool2d(torch.relu(F.conv2d(x, w1, b1, padding=2)), 2)
-        h = F.max_pool2d(torch.relu(F.conv2d(h, w2, b2)), 2).flatten(1)
-        for w, b in dense[:-1]:
-            h = torch.relu(h @ w + b)
-        w, b = dense[-1]
-        loss = -torch.mean(torch.sum(torch.log_softmax(h @ w + b, dim=1) * y, dim=1))
-        loss.backward()
-        with torch.no_grad():
-            for w, b in tparams:
-                w -= 0.01 * w.grad
-                b -= 0.01 * b.grad
-                w.grad = None
-                b.grad = None
-
-    return step
-
-
 def time_lenet(system: str, batch: int = 64) -> float:
     """Median seconds of one LeNet-5 training step of ``system``."""
     params = lenet_params()
@@ -288,7 +241,7 @@ def time_lenet(system: str, batch: int = 64) -> float:
         jstep = jax_lenet_step()
         jp, jx, jy = jax.tree_util.tree_map(jnp.asarray, (params, x, y))
         return median_seconds(lambda: jax.block_until_ready(jstep(jp, jx, jy)))
-    tstep, tx, ty = torch_lenet_step(params), torch.tensor(x), torch.tensor(y)
+    tstep, tx, ty = torch_sgd_step(torch, params, lenet=True), torch.tensor(x), torch.tensor(y)
     return median_seconds(lambda: tstep(tx, ty))
 
 

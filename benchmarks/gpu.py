@@ -36,6 +36,9 @@ from fborn.lowering.wgsl import routines  # noqa: E402
 from fborn.lowering.wgsl.device import gpu  # noqa: E402
 from fborn.lowering.wgsl.executable import GpuExecutable  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import torch_sgd_step  # noqa: E402
+
 SYSTEMS = ("fborn", "torch", "jax")
 
 
@@ -275,32 +278,9 @@ def fborn_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndar
 
 def torch_train(kind: str, params: Any, x: np.ndarray, y: np.ndarray) -> float:
     torch = peer("torch")
-    import torch.nn.functional as F  # noqa: N812
-
-    tp = [(torch.tensor(w, device="cuda", requires_grad=True),
-           torch.tensor(b, device="cuda", requires_grad=True)) for w, b in params]
+    step = torch_sgd_step(torch, params, lenet=kind == "lenet", device="cuda")
     tx, ty = torch.tensor(x, device="cuda"), torch.tensor(y, device="cuda")
-
-    def step() -> None:
-        h = tx
-        dense = tp
-        if kind == "lenet":
-            (w1, b1), (w2, b2), *dense = tp
-            h = F.max_pool2d(torch.relu(F.conv2d(h, w1, b1, padding=2)), 2)
-            h = F.max_pool2d(torch.relu(F.conv2d(h, w2, b2)), 2).flatten(1)
-        for w, b in dense[:-1]:
-            h = torch.relu(h @ w + b)
-        w, b = dense[-1]
-        loss = -torch.mean(torch.sum(torch.log_softmax(h @ w + b, dim=1) * ty, dim=1))
-        loss.backward()
-        with torch.no_grad():
-            for w, b in tp:
-                w -= 0.01 * w.grad
-                b -= 0.01 * b.grad
-                w.grad = None
-                b.grad = None
-
-    return per_call(step, lambda _: torch_sync(), chain=20)
+    return per_call(lambda: step(tx, ty), lambda _: torch_sync(), chain=20)
 
 
 def jax_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndarray) -> float:
