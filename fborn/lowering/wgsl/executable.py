@@ -216,9 +216,18 @@ class GpuExecutable:
                 taken[name] = slot
                 arena[name] = DeviceBuffer.alias(slot, nbytes)
             free += [taken.pop(name) for name in release if name in taken]
-        self._slots = slots
+        self._slots = slots  # the aliases do not keep the memory alive: this does
         self._arena = arena
         return arena
+
+    def _bind_flat(self, env: dict[str, DeviceBuffer]) -> None:
+        """Add a flat program's intermediates and fresh output buffers to ``env`` (which holds
+        its inputs and constants)."""
+        env.update(self._intermediates())
+        for name in self.program.outputs:
+            if name not in env:
+                info = self.buffers[name]
+                env[name] = self.gpu.empty(info.size, info.dtype)
 
     def as_text(self) -> str:
         """Every kernel's WGSL source, with its bindings and workgroup counts (control-flow
@@ -252,11 +261,7 @@ class GpuExecutable:
             self._run_steps(self.steps, env, recorder)
             recorder.flush()
             return [self._get(env, name) for name in self.program.outputs]
-        env.update(self._intermediates())
-        for name in self.program.outputs:
-            if name not in env:
-                info = self.buffers[name]
-                env[name] = self.gpu.empty(info.size, info.dtype)
+        self._bind_flat(env)
         encoder = self.gpu.device.create_command_encoder()
         compute = encoder.begin_compute_pass()
         native = self._native if self._replayed else None
@@ -282,10 +287,7 @@ class GpuExecutable:
             raise GpuError("profile needs a program without host-side control flow")
         env: dict[str, DeviceBuffer] = dict(zip(self.program.inputs, inputs, strict=True))
         env.update(self.constants)
-        env.update(self._intermediates())
-        for name in self.program.outputs:
-            if name not in env:
-                env[name] = self.gpu.empty(self.buffers[name].size, self.buffers[name].dtype)
+        self._bind_flat(env)
 
         def timed(kernel: int | None) -> float:
             times = []

@@ -8,7 +8,9 @@ when the operand's contiguous axis allows, else four scalar loads) while the cur
 workgroup-memory tiles are multiplied (fully unrolled, vec4 reads, fma), then stored
 (optionally into a second stage, so one barrier per step). Bounds checks are emitted only
 along axes whose size is not a multiple of the tile.
-Edge tiles are zero-filled, so any M, N, K (K = 0 included) works. Operands are read in place
+Edge tiles are zero-filled, so any M, N, K (K = 0 included) works. Products with few output
+tiles and a long K (weight gradients) are split along K over more workgroups, and a reduction
+kernel sums the parts. Operands are read in place
 when each of their batch, free and contracting axis groups is one stride (row-major or
 transposed matrices, batched or not); other layouts are first copied by a transposing kernel.
 """
