@@ -227,6 +227,12 @@ class Builder:
         for v in eqn.outvars:
             self.producers[id(v)] = eqn
 
+    def uses(self, var: Var) -> int:
+        """How many operands and outputs of the source jaxpr now read ``var``."""
+        jaxpr = self.source.jaxpr
+        atoms = [a for eqn in jaxpr.eqns for a in eqn.invars] + list(jaxpr.outvars)
+        return sum(1 for a in atoms if isinstance(a, Var) and self.read(a) is var)
+
     def producer(self, atom: Atom) -> JaxprEqn | None:
         """The equation (of the new jaxpr) binding ``atom``, if any."""
         return None if isinstance(atom, Literal) else self.producers.get(id(atom))

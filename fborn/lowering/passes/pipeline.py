@@ -19,13 +19,14 @@ def optimize(closed: ClosedJaxpr, *, max_iterations: int = DEFAULT_MAX_ITERATION
              inline: Iterable[Primitive] | None = None,
              fold_max_size: int = DEFAULT_MAX_SIZE) -> ClosedJaxpr:
     """Inline calls (``inline``: which call-like primitives, default all), then repeat
-    constant folding, simplification, CSE and DCE until nothing changes (at most
+    constant folding, CSE, simplification (after CSE, so it sees how often each value is
+    read) and DCE until nothing changes (at most
     ``max_iterations`` rounds). The result has the same input and output types; it is
     ``closed`` itself if no pass changed anything."""
     chosen = None if inline is None else tuple(inline)
     for _ in range(max_iterations):
         new = inline_calls(closed, chosen)
-        new = dce(cse(simplify(fold_constants(new, fold_max_size))))
+        new = dce(simplify(cse(fold_constants(new, fold_max_size))))
         if new is closed:
             break
         closed = new

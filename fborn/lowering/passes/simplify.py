@@ -7,6 +7,8 @@ XLA's simplifier does). Constants are literals or broadcast literals.
   converting to the same dtype, broadcasting/reshaping to the same shape, identity transposes,
   empty reductions, reversals and full slices; ``x*0`` is kept (``inf*0`` is NaN).
 - ``integer_pow(x, 0)`` -> ones; ``neg(neg(x))`` and ``not(not(x))`` -> ``x``.
+- ``transpose(dot_general(a, b))`` swapping the free-axis groups (and the product's only
+  reader) -> ``dot_general(b, a)``.
 - chains collapse: ``transpose(transpose(x))``, ``broadcast_in_dim(broadcast_in_dim(x))``,
   reshape-like chains (``reshape``, ``squeeze``, size-preserving ``broadcast_in_dim``, so
   ``squeeze(expand_dims(x))``) -> one op or ``x``; ``rev(rev(x))`` -> ``x``.
@@ -34,6 +36,7 @@ from fborn.lowering.passes._rewrite import Builder, SubjaxprMap, literal, run_pa
 from fborn.primitives import elementwise as ew
 from fborn.primitives import reductions as red
 from fborn.primitives import shape as sh
+from fborn.primitives.dot import dot_general_p
 
 Rule = Callable[[Builder, JaxprEqn, list[Atom], dict], bool]
 
@@ -137,7 +140,29 @@ def _transpose(b: Builder, eqn: JaxprEqn, invars: list[Atom], params: dict) -> b
         perm = tuple(inner.params["permutation"][p] for p in perm)
     if perm == tuple(range(len(perm))):
         return b.replace(out, x)
+    if inner is None and _swapped_product(b, eqn, x, perm):
+        return True
     return inner is not None and _bind(b, eqn, sh.transpose_p, [x], {"permutation": perm})
+
+
+def _swapped_product(b: Builder, eqn: JaxprEqn, x: Atom, perm: tuple[int, ...]) -> bool:
+    """``transpose(dot_general(a, b))`` that swaps the two free-axis groups, when nothing else
+    reads the product -> ``dot_general(b, a)``: the product is computed in the layout its
+    reader wants (weight gradients ``x.T @ g`` read transposed by the update)."""
+    dot = _producer(b, x, dot_general_p)
+    if dot is None or not isinstance(x, Var) or b.uses(x) != 1:
+        return False
+    lhs, rhs = dot.invars
+    (lc, rc), (lb, rb) = dot.params["dimension_numbers"]
+    batch = len(lb)
+    n_lhs = lhs.aval.ndim - len(lc) - batch
+    n_rhs = rhs.aval.ndim - len(rc) - batch
+    swapped = (*range(batch), *range(batch + n_lhs, batch + n_lhs + n_rhs),
+               *range(batch, batch + n_lhs))
+    if n_lhs == 0 or n_rhs == 0 or perm != swapped:
+        return False
+    params = {**dot.params, "dimension_numbers": ((rc, lc), (rb, lb))}
+    return _bind(b, eqn, dot_general_p, [rhs, lhs], params)
 
 
 RESHAPE_LIKE = (sh.reshape_p, sh.squeeze_p, sh.broadcast_in_dim_p)
