@@ -187,6 +187,13 @@ class GpuExecutable:
         self._slots: list[DeviceBuffer] = []
         self._native = native_pass()
         self._replayed = False  # the first call records through the checked API
+        # Kernels binding no program input or output keep one bind group for good.
+        per_call = set(self.program.inputs) | set(self.program.outputs)
+        self._fixed_groups: list[Any] = [None] * len(self.kernels)
+        self._fixable = [not per_call.intersection(k.buffers) for k in self.kernels]
+        self._output_bytes = {name: storage_bytes(self.buffers[name].size,
+                                                  self.buffers[name].dtype)
+                              for name in self.program.outputs}
 
     def _intermediates(self) -> dict[str, DeviceBuffer]:
         """Device buffers for the intermediates, the same on every call so that their bind
@@ -224,10 +231,9 @@ class GpuExecutable:
         """Add a flat program's intermediates and fresh output buffers to ``env`` (which holds
         its inputs and constants)."""
         env.update(self._intermediates())
-        for name in self.program.outputs:
-            if name not in env:
-                info = self.buffers[name]
-                env[name] = self.gpu.empty(info.size, info.dtype)
+        for name, nbytes in self._output_bytes.items():
+            if name not in env:  # sizes and dtypes were checked when the program compiled
+                env[name] = DeviceBuffer(self.gpu, nbytes)
 
     def as_text(self) -> str:
         """Every kernel's WGSL source, with its bindings and workgroup counts (control-flow
@@ -266,7 +272,11 @@ class GpuExecutable:
         compute = encoder.begin_compute_pass()
         native = self._native if self._replayed else None
         for i, kernel in enumerate(self.kernels):
-            group = self._bind_group(i, tuple(env[name] for name in kernel.buffers))
+            group = self._fixed_groups[i]
+            if group is None:
+                group = self._bind_group(i, tuple(env[name] for name in kernel.buffers))
+                if self._fixable[i]:
+                    self._fixed_groups[i] = group
             if native is not None:
                 native.record(compute, self.pipelines[i], group, kernel.groups)
             else:
