@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import statistics
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 
 def median_seconds(fn: Callable[[], object], warmup: int = 5, repeat: int = 30,
@@ -86,3 +89,53 @@ def torch_sgd_step(torch: Any, params: list[tuple[Any, Any]], lenet: bool,
                 b.grad = None
 
     return step
+
+
+# --- the benchmarked models, written once for every library -----------------------------------
+# ``m`` holds a library's ``np``, ``lax`` and ``logsumexp`` (fborn's or JAX's).
+
+def mlp_params(sizes: list[int], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [((rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32),
+             np.zeros(b, np.float32)) for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
+
+
+def mlp_loss(m: types.SimpleNamespace, params: Any, x: Any, y: Any) -> Any:
+    """Mean softmax cross-entropy of a ReLU MLP; ``m`` holds the library's np/lax/logsumexp."""
+    h = x
+    for w, b in params[:-1]:
+        h = m.np.maximum(h @ w + b, 0.0)
+    w, b = params[-1]
+    logits = h @ w + b
+    return -m.np.mean(m.np.sum((logits - m.logsumexp(logits, axis=1, keepdims=True)) * y,
+                               axis=1))
+
+
+LENET_SHAPES = [(6, 1, 5, 5), (16, 6, 5, 5), (400, 120), (120, 84), (84, 10)]
+
+
+def lenet_params(seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    params = []
+    for shape in LENET_SHAPES:
+        conv = len(shape) == 4
+        fan_in = int(np.prod(shape[1:])) if conv else shape[0]
+        w = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+        params.append((w, np.zeros(shape[0] if conv else shape[1], np.float32)))
+    return params
+
+
+def lenet_loss(m: types.SimpleNamespace, params: Any, x: Any, y: Any) -> Any:
+    """LeNet-5 (NCHW): conv 6@5x5 pad 2, ReLU, 2x2 max pool, conv 16@5x5, ReLU, pool,
+    400-120-84-10; mean softmax cross-entropy."""
+
+    def pool(h: Any) -> Any:
+        top = m.np.maximum(h[:, :, 0::2, 0::2], h[:, :, 0::2, 1::2])
+        return m.np.maximum(top, m.np.maximum(h[:, :, 1::2, 0::2], h[:, :, 1::2, 1::2]))
+
+    (w1, b1), (w2, b2), *dense = params
+    h = m.lax.conv_general_dilated(x, w1, (1, 1), ((2, 2), (2, 2)))
+    h = pool(m.np.maximum(h + b1[:, None, None], 0.0))
+    h = m.lax.conv_general_dilated(h, w2, (1, 1), "VALID")
+    h = pool(m.np.maximum(h + b2[:, None, None], 0.0))
+    return mlp_loss(m, dense, h.reshape(h.shape[0], -1), y)

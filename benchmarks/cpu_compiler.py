@@ -20,7 +20,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import Table, median_seconds, torch_sgd_step  # noqa: E402
+from _harness import (  # noqa: E402
+    Table,
+    lenet_loss,
+    lenet_params,
+    median_seconds,
+    mlp_params,
+    torch_sgd_step,
+)
 
 import fborn  # noqa: E402
 import fborn.lax as flax  # noqa: E402
@@ -49,12 +56,6 @@ SYSTEMS = ["fborn", "jax", "torch", "numpy"]
 
 
 # --- MLP training step -------------------------------------------------------------------------
-
-def mlp_params(sizes: list[int], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    return [((rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32),
-             np.zeros(b, np.float32)) for a, b in zip(sizes[:-1], sizes[1:], strict=False)]
-
 
 def mlp_batch(batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
@@ -164,48 +165,11 @@ def bench_mlp(table: Table, sizes: list[int], batch: int = 128) -> None:
 # definition; max pooling is the maximum of four strided slices in both (neither has
 # reduce_window here), and F.max_pool2d in PyTorch.
 
-LENET_SHAPES = [(6, 1, 5, 5), (16, 6, 5, 5), (400, 120), (120, 84), (84, 10)]
-
-
-def lenet_params(seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    params = []
-    for shape in LENET_SHAPES:
-        conv = len(shape) == 4
-        fan_in = int(np.prod(shape[1:])) if conv else shape[0]
-        w = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
-        params.append((w, np.zeros(shape[0] if conv else shape[1], np.float32)))
-    return params
-
-
 def lenet_batch(batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.random((batch, 1, 28, 28), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
     return x, y
-
-
-def lenet_loss(m: types.SimpleNamespace, params, x, y):
-    """Mean softmax cross-entropy of LeNet-5; ``m`` holds the library's ``np``, ``lax`` and
-    ``logsumexp``."""
-
-    def pool(h):
-        top = m.np.maximum(h[:, :, 0::2, 0::2], h[:, :, 0::2, 1::2])
-        bottom = m.np.maximum(h[:, :, 1::2, 0::2], h[:, :, 1::2, 1::2])
-        return m.np.maximum(top, bottom)
-
-    (w1, b1), (w2, b2), *dense = params
-    h = m.lax.conv_general_dilated(x, w1, (1, 1), ((2, 2), (2, 2)))
-    h = pool(m.np.maximum(h + b1[:, None, None], 0.0))
-    h = m.lax.conv_general_dilated(h, w2, (1, 1), "VALID")
-    h = pool(m.np.maximum(h + b2[:, None, None], 0.0))
-    h = h.reshape(h.shape[0], -1)
-    for w, b in dense[:-1]:
-        h = m.np.maximum(h @ w + b, 0.0)
-    w, b = dense[-1]
-    logits = h @ w + b
-    return -m.np.mean(m.np.sum((logits - m.logsumexp(logits, axis=1, keepdims=True)) * y,
-                               axis=1))
 
 
 def fborn_lenet_step():
