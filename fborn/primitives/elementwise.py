@@ -218,8 +218,14 @@ def _convert_abstract(x: ShapedArray, *, new_dtype: np.dtype, weak_type: bool) -
 @convert_element_type_p.def_impl
 def _convert_impl(x: np.ndarray, *, new_dtype: np.dtype, weak_type: bool) -> np.ndarray:
     if dtypes.is_float(x.dtype) and dtypes.is_int(new_dtype):
+        # Saturate as JAX does, comparing in float64 (exact for every float dtype here):
+        # float32(2**31 - 1) is 2**31, so clipping in the source dtype would overflow.
         info = np.iinfo(new_dtype)
-        x = np.clip(np.nan_to_num(x, nan=0.0), info.min, info.max)
+        wide = np.nan_to_num(np.asarray(x, np.float64), nan=0.0, posinf=np.inf, neginf=-np.inf)
+        high = wide >= 2.0 ** (info.bits - (1 if info.min < 0 else 0))
+        low = wide < float(info.min)
+        inside = np.where(high | low, 0.0, wide).astype(new_dtype)
+        return np.where(high, info.max, np.where(low, info.min, inside)).astype(new_dtype)
     return x.astype(new_dtype)
 
 

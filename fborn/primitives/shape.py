@@ -163,6 +163,8 @@ def _pad_abstract(x: ShapedArray, value: ShapedArray, *,
 @pad_p.def_impl
 def _pad_impl(x: np.ndarray, value: np.ndarray, *,
               padding_config: tuple[tuple[int, int, int], ...]) -> np.ndarray:
+    if not padding_config:  # a 0-d operand: nothing to pad
+        return np.array(x, copy=True)
     # Interior padding by strided placement, then low/high by slicing (negative = crop).
     inner = [s + max(s - 1, 0) * i for s, (_, _, i) in zip(x.shape, padding_config, strict=True)]
     grown = np.full(inner, value, dtype=x.dtype)

@@ -9,9 +9,18 @@ import numpy as np
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 _erfc = np.frompyfunc(math.erfc, 1, 1)
-_lgamma_scalar = np.frompyfunc(
-    lambda v: math.lgamma(v) if v > 0 or v != math.floor(v) else math.inf, 1, 1
-)
+
+
+def _lgamma_value(v: float) -> float:
+    """log|gamma(v)| of a Python float: NaN stays NaN, +-inf and the poles give inf."""
+    if math.isnan(v):
+        return v
+    if math.isinf(v) or (v <= 0 and v == math.floor(v)):
+        return math.inf
+    return math.lgamma(v)
+
+
+_lgamma_scalar = np.frompyfunc(_lgamma_value, 1, 1)
 
 
 def _f64(x: np.ndarray) -> np.ndarray:

@@ -33,10 +33,7 @@ def compiled_and_eager(f: Any, *args: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(fborn.jit(f)(*args)), np.asarray(f(*args))
 
 
-@pytest.mark.xfail(strict=True, reason="eager convert_element_type clips float32 to "
-                   "float32(2**31 - 1) = 2**31, which overflows to INT_MIN; JAX (and the "
-                   "compiled code) saturate to INT_MAX (fborn/primitives/elementwise.py)")
-def test_eager_float_to_int32_overflows() -> None:
+def test_float_to_int32_saturates() -> None:
     x = np.array([np.inf, 3e9, np.nan, -np.inf], np.float32)
     got, want = compiled_and_eager(lambda v: lax.convert_element_type(v, np.int32), x)
     np.testing.assert_array_equal(got, [2**31 - 1, 2**31 - 1, 0, -(2**31)])
@@ -69,18 +66,14 @@ def test_eager_round_half_away_is_inexact() -> None:
     np.testing.assert_array_equal(want, got)
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, OverflowError),
-                   reason="eager lgamma raises on NaN and -inf (math.floor in "
-                   "fborn/primitives/special_math.py); the compiled code gives NaN and inf")
-def test_eager_lgamma_of_nan_and_inf() -> None:
+def test_lgamma_of_nan_and_inf() -> None:
     x = np.array([np.nan, -np.inf, np.inf, -2.0], np.float32)
     got, want = compiled_and_eager(lax.lgamma, x)
+    np.testing.assert_array_equal(got, [np.nan, np.inf, np.inf, np.inf])
     np.testing.assert_array_equal(want, got)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="eager pad of a 0-d array (empty padding config) passes an empty "
-                   "pad_width to numpy, which rejects it (fborn/primitives/shape.py)")
-def test_eager_pad_of_a_scalar() -> None:
+def test_pad_of_a_scalar() -> None:
     got, want = compiled_and_eager(lambda v: lax.pad(v, 0.0, ()), np.float32(3.0))
+    np.testing.assert_array_equal(got, np.float32(3.0))
     np.testing.assert_array_equal(want, got)
