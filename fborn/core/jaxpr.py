@@ -7,8 +7,8 @@ results. A ``ClosedJaxpr`` pairs a jaxpr with the values of its constvars.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -264,3 +264,25 @@ def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
             env[id(v)] = x
     return [read(a) for a in jaxpr.outvars]
 
+
+_Built = TypeVar("_Built")
+
+
+class PerJaxpr(Generic[_Built]):
+    """Values built once per ClosedJaxpr object (and ``extra`` key), such as its compiled
+    executable. Keyed by identity: jaxprs are immutable, and each entry holds its jaxpr, so
+    the id cannot be reused while the entry lives."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, Hashable], tuple[ClosedJaxpr, _Built]] = {}
+
+    def get(self, closed: ClosedJaxpr, build: Callable[[], _Built],
+            extra: Hashable = None) -> _Built:
+        """The value for ``closed`` (and ``extra``), built by ``build()`` the first time."""
+        key = (id(closed), extra)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] is closed:
+            return hit[1]
+        value = build()
+        self._entries[key] = (closed, value)
+        return value

@@ -23,7 +23,7 @@ from fborn.core.config import config
 from fborn.core.devices import default_backend
 from fborn.core.errors import FbornShapeError
 from fborn.core.gpu_array import GpuArray
-from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr
+from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, PerJaxpr, eval_jaxpr
 from fborn.core.primitive import Primitive
 from fborn.core.trace import (
     BASE_INTERPRETER,
@@ -72,22 +72,20 @@ def _evaluate(jaxpr: ClosedJaxpr, *values: np.ndarray) -> list[np.ndarray]:
 def compiled(jaxpr: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
     """The native executable for ``jaxpr`` (numba backend, loaded on first use). A jaxpr that
     holds collectives or pmap calls runs as compiled segments between host-side exchanges."""
-    hit = _compiled.get(id(jaxpr))
-    if hit is not None and hit[0] is jaxpr:
-        return hit[1]
+    return _compiled.get(jaxpr, lambda: _build_native(jaxpr))
+
+
+def _build_native(jaxpr: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
     from fborn.transforms.pmap import SplitProgram, needs_host
 
     if needs_host(jaxpr.jaxpr):
-        program: Callable[..., list[np.ndarray]] = SplitProgram(jaxpr)
-    else:
-        from fborn.lowering.numba.compile import executable_for
+        return SplitProgram(jaxpr)
+    from fborn.lowering.numba.compile import executable_for
 
-        program = executable_for(jaxpr)
-    _compiled[id(jaxpr)] = (jaxpr, program)
-    return program
+    return executable_for(jaxpr)
 
 
-_compiled: dict[int, tuple[ClosedJaxpr, Callable[..., list[np.ndarray]]]] = {}
+_compiled: PerJaxpr[Callable[..., list[np.ndarray]]] = PerJaxpr()
 
 
 @jit_p.def_impl

@@ -63,7 +63,7 @@ from fborn.core.aval import ShapedArray
 from fborn.core.config import config
 from fborn.core.devices import local_devices
 from fborn.core.errors import FbornShapeError
-from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
+from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, PerJaxpr, Var
 from fborn.core.primitive import Primitive
 from fborn.core.sharded import ShardedArray
 from fborn.core.staging import trace_to_jaxpr
@@ -582,17 +582,12 @@ def _program_for(closed: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
     return functools.partial(jit_module._evaluate, closed)
 
 
-_gpu_programs: dict[int, tuple[ClosedJaxpr, SplitProgram]] = {}
+_gpu_programs: PerJaxpr[SplitProgram] = PerJaxpr()
 
 
 def _gpu_program_for(closed: ClosedJaxpr) -> SplitProgram:
     """The (cached) SplitProgram of ``closed`` for GPU devices (segments compile per GPU)."""
-    hit = _gpu_programs.get(id(closed))
-    if hit is not None and hit[0] is closed:
-        return hit[1]
-    program = SplitProgram(closed)
-    _gpu_programs[id(closed)] = (closed, program)
-    return program
+    return _gpu_programs.get(closed, lambda: SplitProgram(closed))
 
 
 def _opened(device: Device) -> Any:

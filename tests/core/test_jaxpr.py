@@ -287,3 +287,20 @@ def test_kwargs_are_traced() -> None:
     closed = fborn.make_jaxpr(lambda x, *, y: lax.sub(x, y))(f32(2), y=f32(2))
     assert closed.in_avals == [ShapedArray((2,), F32)] * 2
     assert [e.primitive.name for e in closed.eqns] == ["sub"]
+
+
+def test_per_jaxpr_builds_once_per_object_and_extra_key() -> None:
+    from fborn.core.jaxpr import PerJaxpr
+
+    cache: PerJaxpr[int] = PerJaxpr()
+    calls = []
+
+    def build() -> int:
+        calls.append(1)
+        return len(calls)
+
+    a = fborn.make_jaxpr(lambda x: x + 1)(1.0)
+    b = fborn.make_jaxpr(lambda x: x + 1)(1.0)  # equal text, another object
+    assert cache.get(a, build) == 1 and cache.get(a, build) == 1
+    assert cache.get(b, build) == 2
+    assert cache.get(a, build, extra=3) == 3 and cache.get(a, build, extra=3) == 3

@@ -28,7 +28,7 @@ import fborn.lowering.numba.routines_misc  # noqa: F401
 import fborn.lowering.rules_control_flow  # noqa: F401
 import fborn.lowering.rules_indexing  # noqa: F401
 import fborn.lowering.rules_misc  # noqa: F401
-from fborn.core.jaxpr import ClosedJaxpr
+from fborn.core.jaxpr import ClosedJaxpr, PerJaxpr
 from fborn.lowering.kernel_ir import Program
 from fborn.lowering.numba.render import HALF_DTYPES, render
 from fborn.lowering.passes import optimize
@@ -162,14 +162,9 @@ def _flat_input(a: np.ndarray) -> np.ndarray:
     return flat
 
 
-_executables: dict[int, tuple[ClosedJaxpr, Executable]] = {}
+_executables: PerJaxpr[Executable] = PerJaxpr()
 
 
 def executable_for(closed: ClosedJaxpr) -> Executable:
     """The (cached) executable of a jaxpr object."""
-    hit = _executables.get(id(closed))
-    if hit is not None and hit[0] is closed:
-        return hit[1]
-    exe = Executable(closed)
-    _executables[id(closed)] = (closed, exe)
-    return exe
+    return _executables.get(closed, lambda: Executable(closed))

@@ -37,7 +37,7 @@ from fborn.core.array import Device, scalar_array
 from fborn.core.aval import ShapedArray, ShapeDtypeStruct
 from fborn.core.devices import devices, gpu_device
 from fborn.core.gpu_array import GpuArray
-from fborn.core.jaxpr import ClosedJaxpr
+from fborn.core.jaxpr import ClosedJaxpr, PerJaxpr
 from fborn.core.primitive import Primitive
 from fborn.lowering.kernel_ir import BufferInfo, Program
 from fborn.lowering.passes import optimize
@@ -436,19 +436,13 @@ class GpuExecutable:
                 for buf, o, w in zip(outs, self.program.outputs, weak, strict=True)]
 
 
-_executables: dict[tuple[int, int], tuple[ClosedJaxpr, GpuExecutable]] = {}
+_executables: PerJaxpr[GpuExecutable] = PerJaxpr()
 
 
 def executable_for(closed: ClosedJaxpr, device: Gpu | None = None) -> GpuExecutable:
-    """The (cached) GPU executable of a jaxpr object."""
+    """The (cached) GPU executable of a jaxpr object on ``device`` (default: the first GPU)."""
     device = device or gpu()
-    key = (id(closed), device.index)
-    hit = _executables.get(key)
-    if hit is not None and hit[0] is closed:
-        return hit[1]
-    exe = GpuExecutable(closed, device)
-    _executables[key] = (closed, exe)
-    return exe
+    return _executables.get(closed, lambda: GpuExecutable(closed, device), device.index)
 
 
 def device_put(value: Any, device: Gpu | None = None) -> GpuArray:
