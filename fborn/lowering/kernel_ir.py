@@ -126,6 +126,25 @@ def row_major_strides(shape: tuple[int, ...] | list[int]) -> list[int]:
     return strides[::-1]
 
 
+def loads(exprs: list[Expr]) -> list[str]:
+    """The buffers that ``exprs`` load from, in first-seen order."""
+    seen: dict[str, None] = {}
+    stack = list(reversed(exprs))
+    visited: set[int] = set()
+    while stack:
+        e = stack.pop()
+        if id(e) in visited:
+            continue
+        visited.add(id(e))
+        if isinstance(e, Load):
+            seen[e.buffer] = None
+        for child in ("x", "a", "b", "pred", "on_true", "on_false", "address"):
+            sub = getattr(e, child, None)
+            if isinstance(sub, Expr):
+                stack.append(sub)
+    return list(seen)
+
+
 def terms_code(pairs: list[tuple[str, int]]) -> str:
     """Code for ``sum(var * k)`` (unit coefficients and zero terms folded; ``"0"`` when
     empty): the same text in numba and WGSL."""

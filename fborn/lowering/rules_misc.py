@@ -14,27 +14,8 @@ primitives (registered into ``LOWERINGS`` at import).
 from __future__ import annotations
 
 from fborn.core.jaxpr import JaxprEqn
-from fborn.lowering.kernel_ir import Expr, Load, LoopIndex, Routine, Unary
+from fborn.lowering.kernel_ir import Expr, LoopIndex, Routine, Unary, loads
 from fborn.lowering.schedule import LOWERINGS, Lazy, Scheduler
-
-
-def loads(exprs: list[Expr]) -> list[str]:
-    """The buffers that ``exprs`` load from, in first-seen order."""
-    seen: dict[str, None] = {}
-    stack = list(reversed(exprs))
-    visited: set[int] = set()
-    while stack:
-        e = stack.pop()
-        if id(e) in visited:
-            continue
-        visited.add(id(e))
-        if isinstance(e, Load):
-            seen[e.buffer] = None
-        for child in ("x", "a", "b", "pred", "on_true", "on_false", "address"):
-            sub = getattr(e, child, None)
-            if isinstance(sub, Expr):
-                stack.append(sub)
-    return list(seen)
 
 
 def full_index(lazy: Lazy, shape: tuple[int, ...]) -> Expr:

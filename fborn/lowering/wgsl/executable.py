@@ -268,24 +268,22 @@ class GpuExecutable:
             recorder.flush()
             return [self._get(env, name) for name in self.program.outputs]
         self._bind_flat(env)
-        encoder = self.gpu.device.create_command_encoder()
-        compute = encoder.begin_compute_pass()
-        native = self._native if self._replayed else None
+        dispatches = []
         for i, kernel in enumerate(self.kernels):
             group = self._fixed_groups[i]
             if group is None:
                 group = self._bind_group(i, tuple(env[name] for name in kernel.buffers))
                 if self._fixable[i]:
                     self._fixed_groups[i] = group
-            if native is not None:
-                native.record(compute, self.pipelines[i], group, kernel.groups)
-            else:
-                compute.set_pipeline(self.pipelines[i])
-                compute.set_bind_group(0, group)
-                compute.dispatch_workgroups(*kernel.groups)
-        compute.end()
-        self._replayed = True
-        self.gpu.queue.submit([encoder.finish()])
+            dispatches.append((self.pipelines[i], group, kernel.groups))
+        if self._replayed and self._native is not None:
+            self._native.submit(self.gpu.device, self.gpu.queue, dispatches)
+        else:
+            recorder = _Recorder(self.gpu)
+            for dispatch in dispatches:
+                recorder.dispatch(*dispatch)
+            recorder.flush()
+            self._replayed = True
         return [env[name] for name in self.program.outputs]
 
     def profile(self, inputs: Sequence[DeviceBuffer], repeat: int = 5, count: int = 10

@@ -56,6 +56,7 @@ from fborn.lowering.kernel_ir import (
     index_const,
     index_mul,
     linear_address,
+    loads,
 )
 from fborn.lowering.schedule import LoweringError
 from fborn.lowering.wgsl.mathlib import helper_source
@@ -529,6 +530,22 @@ def decompose(flat: str, shape: tuple[int, ...], names: list[str], indent: str) 
     return lines
 
 
+def _segment(k: LoopKernel, flat: str, indent: str, buffers: dict[str, BufferInfo],
+             out_offset: Expr | None = None) -> tuple[ExprWriter, list[str]]:
+    """The code computing and storing element ``flat`` of ``k`` (its writer keeps the buffers
+    it reads and the helpers it calls)."""
+    names = [f"i{d}" for d in range(len(k.shape))]
+    writer = ExprWriter(names, indent)
+    value = writer.emit(k.value)
+    target = flat
+    if out_offset is not None:
+        target = f"u32({writer.emit(out_offset)}) + {flat}"
+    lines = [*decompose(flat, k.shape, names, indent), *writer.lines,
+             f"{indent}{buffer_var(k.out)}[{target}] = "
+             f"{store_value(value, buffers[k.out].dtype)};"]
+    return writer, lines
+
+
 def loop_kernel(k: LoopKernel, buffers: dict[str, BufferInfo], limits: Limits,
                 out_offset: Expr | None = None) -> Kernel | None:
     """The shader of ``k`` (None when it has no elements); with ``out_offset`` (an index
@@ -536,27 +553,79 @@ def loop_kernel(k: LoopKernel, buffers: dict[str, BufferInfo], limits: Limits,
     size = math.prod(k.shape)
     if size == 0:
         return None
-    names = [f"i{d}" for d in range(len(k.shape))]
-    writer = ExprWriter(names)
-    value = writer.emit(k.value)
-    target = "flat"
-    if out_offset is not None:
-        target = f"u32({writer.emit(out_offset)}) + flat"
+    writer, lines = _segment(k, "flat", "  ", buffers, out_offset)
     groups = grid(-(-size // WORKGROUP), limits)
-    out_dtype = buffers[k.out].dtype
     decls, order = declarations(buffers, list(writer.buffers), [k.out], limits)
     body = [
         f"@compute @workgroup_size({WORKGROUP})",
         "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {",
         f"  let flat = gid.x + gid.y * {groups[0] * WORKGROUP}u;",
         f"  if (flat >= {size}u) {{ return; }}",
-        *decompose("flat", k.shape, names, "  "),
-        *writer.lines,
-        f"  {buffer_var(k.out)}[{target}] = {store_value(value, out_dtype)};",
+        *lines,
         "}",
     ]
     f16 = uses_f16(buffers, order, k.value)
     return Kernel(shader(decls, writer.helpers, body, f16), order, groups, f"loop {k.out}")
+
+
+def fused_loop_kernel(ks: list[LoopKernel], buffers: dict[str, BufferInfo], limits: Limits
+                      ) -> Kernel:
+    """One dispatch running the independent, non-empty loop kernels ``ks`` side by side (no
+    kernel reads or writes what another writes): each takes its own range of whole
+    workgroups, so a workgroup runs one kernel's code."""
+    body = [f"@compute @workgroup_size({WORKGROUP})",
+            "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {"]
+    reads: dict[str, None] = {}
+    helpers: set[str] = set()
+    start = 0
+    for k in ks:
+        size = math.prod(k.shape)
+        writer, lines = _segment(k, "flat", "    ", buffers)
+        reads.update(writer.buffers)
+        helpers |= writer.helpers
+        body += [f"  if (g >= {start}u && g < {start + size}u) {{",
+                 f"    let flat = g - {start}u;", *lines, "  }"]
+        start += -(-size // WORKGROUP) * WORKGROUP
+    groups = grid(start // WORKGROUP, limits)
+    body.insert(2, f"  let g = gid.x + gid.y * {groups[0] * WORKGROUP}u;")
+    body.append("}")
+    decls, order = declarations(buffers, list(reads), [k.out for k in ks], limits)
+    f16 = uses_f16(buffers, order, *(k.value for k in ks))
+    label = "loops " + " ".join(k.out for k in ks)
+    return Kernel(shader(decls, helpers, body, f16), order, groups, label)
+
+
+def independent_loops(statements: list[Statement], limits: Limits
+                      ) -> list[Statement | list[LoopKernel]]:
+    """``statements`` with each run of adjacent non-empty loop kernels that neither read nor
+    write each other's outputs (and fit the binding limit together) gathered into a list,
+    to be dispatched as one kernel: optimizer updates over many parameters are such runs."""
+    out: list[Statement | list[LoopKernel]] = []
+    run: list[LoopKernel] = []
+    touched: set[str] = set()
+    written: set[str] = set()
+    for stmt in [*statements, None]:
+        if isinstance(stmt, LoopKernel) and math.prod(stmt.shape) == 0:
+            out.append(stmt)  # renders to nothing: no reason to end the run
+            continue
+        if isinstance(stmt, LoopKernel):
+            reads = set(loads([stmt.value]))
+            if (run and not reads & written and stmt.out not in touched
+                    and len(touched | reads | {stmt.out}) <= limits.max_bindings):
+                run.append(stmt)
+                touched |= reads | {stmt.out}
+                written.add(stmt.out)
+                continue
+        if len(run) > 1:
+            out.append(run)
+        else:
+            out += run
+        run, touched, written = [], set(), set()
+        if isinstance(stmt, LoopKernel):
+            run, touched, written = [stmt], set(loads([stmt.value])) | {stmt.out}, {stmt.out}
+        elif stmt is not None:
+            out.append(stmt)
+    return out
 
 
 # --- reductions --------------------------------------------------------------------------------
@@ -855,10 +924,15 @@ def render_statement(stmt: Statement, program: Program, limits: Limits,
 
 def render_statements(statements: list[Statement], program: Program, limits: Limits,
                       rendered: RenderedProgram) -> list[Step]:
-    """The steps of a list of statements, in order."""
+    """The steps of a list of statements, in order (runs of independent loop kernels as one
+    dispatch)."""
     steps: list[Step] = []
-    for stmt in statements:
-        steps += render_statement(stmt, program, limits, rendered)
+    for item in independent_loops(statements, limits):
+        if isinstance(item, list):
+            steps.append(fused_loop_kernel(item, {**program.buffers, **rendered.scratch},
+                                           limits))
+        else:
+            steps += render_statement(item, program, limits, rendered)
     return steps
 
 

@@ -84,6 +84,22 @@ def test_pool_reuses_released_buffers():
     g.sync()
 
 
+def test_buffers_collected_in_a_reference_cycle_return_to_the_pool_intact():
+    import gc
+
+    g = gpu()
+    nbytes = 3 * 1024 * 1024 + 12  # a size class no other test uses
+    for _ in range(3):
+        cycle: list[object] = [g.empty(nbytes // 4, np.dtype(np.float32))]
+        cycle.append(cycle)  # only the cycle collector frees it
+        del cycle
+        gc.collect()
+    for _ in range(3):  # every pooled buffer still works
+        buf = g.upload(np.full(nbytes // 4, 7, np.float32))
+        (back,) = g.read([buf], [nbytes // 4], [np.dtype(np.float32)])
+        assert (back == 7).all()
+
+
 def test_64_bit_and_unsupported_dtypes_raise():
     with pytest.raises(FbornDtypeError, match="float64 is not supported on the GPU"):
         gpu().upload(np.ones(3, np.float64))

@@ -85,6 +85,43 @@ def test_mlp_forward_and_gradient():
     check(step, w1, b1, w2, x, y, rtol=2e-5, atol=2e-6)
 
 
+def test_independent_elementwise_updates_run_as_one_dispatch():
+    params = [_rng.standard_normal(shape).astype(np.float32)
+              for shape in [(300, 7), (7,), (0,), (), (5, 3)]]
+    grads = [_rng.standard_normal(p.shape).astype(np.float32) for p in params]
+
+    def sgd(params, grads):
+        return [p - 0.1 * g for p, g in zip(params, grads, strict=True)]
+
+    exe = compile_gpu(sgd, params, grads)
+    assert len(exe.kernels) == 1 and exe.kernels[0].label.startswith("loops ")
+    for got, p, g in zip(exe(*params, *grads), params, grads, strict=True):
+        np.testing.assert_allclose(got, p - np.float32(0.1) * g, rtol=1e-6, atol=1e-7)
+
+
+def test_loops_are_fused_only_when_independent_and_within_the_binding_limit():
+    from fborn.lowering.kernel_ir import Load, LoopIndex, LoopKernel
+    from fborn.lowering.wgsl.render import Limits, independent_loops
+
+    f32 = np.dtype(np.float32)
+
+    def copy(src, dst, size=4):
+        return LoopKernel(dst, (size,), Load(src, LoopIndex(0), f32))
+
+    def sizes(grouped):
+        return [len(g) if isinstance(g, list) else 1 for g in grouped]
+
+    loops = [copy(f"in{i}", f"out{i}") for i in range(5)]
+    assert sizes(independent_loops(loops, Limits(max_bindings=4))) == [2, 2, 1]
+    assert sizes(independent_loops(loops, Limits(max_bindings=10))) == [5]
+    reads_written = [copy("a", "b"), copy("b", "c"), copy("x", "y")]
+    assert sizes(independent_loops(reads_written, Limits())) == [1, 2]
+    writes_read = [copy("a", "b"), copy("c", "a")]
+    assert sizes(independent_loops(writes_read, Limits())) == [1, 1]
+    empty_between = [copy("a", "b"), copy("q", "r", size=0), copy("c", "d")]
+    assert sizes(independent_loops(empty_between, Limits())) == [1, 2]
+
+
 def test_gpu_resident_outputs_and_replay():
     x = _rng.standard_normal((8, 300)).astype(np.float32)
     exe = executable_for(fborn.make_jaxpr(lambda a: [softmax(a), a > 0])(x))
