@@ -317,28 +317,18 @@ def _read_back(values: Sequence[Any], device: Any
         return out, []
     from fborn.lowering.wgsl.device import storage_bytes, storage_dtype
 
-    encoder = device.device.create_command_encoder()
-    staged = []
-    for i in on_gpu:
-        aval = values[i].aval
-        nbytes = storage_bytes(aval.size, aval.dtype)
-        stage = device.staging.acquire(nbytes) if nbytes else None
-        if stage is not None:
-            encoder.copy_buffer_to_buffer(values[i].device_buffer.buffer, 0, stage, 0, nbytes)
-        staged.append((i, stage, nbytes))
-    device.queue.submit([encoder.finish()])
+    avals = [values[i].aval for i in on_gpu]
+    stored = [storage_dtype(a.dtype) for a in avals]
+    hosts = [SCRATCH.take(a.shape, s) for a, s in zip(avals, stored, strict=True)]
+
+    def copy_out(j: int, raw: np.ndarray) -> None:
+        np.copyto(hosts[j].reshape(-1), raw[:avals[j].size * stored[j].itemsize].view(stored[j]))
+
+    device.read_into([values[i].device_buffer for i in on_gpu],
+                     [storage_bytes(a.size, a.dtype) for a in avals], copy_out)
     borrowed = []
-    for i, stage, nbytes in staged:
-        aval = values[i].aval
-        stored = storage_dtype(aval.dtype)
-        host = SCRATCH.take(aval.shape, stored)
-        if stage is not None:
-            stage.map_sync(device.wgpu.MapMode.READ, 0, nbytes)
-            mapped = np.frombuffer(stage.read_mapped(0, nbytes, copy=False), np.uint8)
-            np.copyto(host.reshape(-1), mapped[:aval.size * stored.itemsize].view(stored))
-            stage.unmap()
-            device.staging.release(stage)
-        if stored != aval.dtype:  # bool, stored as uint32
+    for i, aval, kind, host in zip(on_gpu, avals, stored, hosts, strict=True):
+        if kind != aval.dtype:  # bool, stored as uint32
             out[i] = host != 0
             SCRATCH.give([host])
         else:

@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from fborn.core import dtypes
 from fborn.core.errors import FbornDtypeError, FbornError
+from fborn.lowering.wgsl.native import MapError, native_map
 
 MIN_BUFFER_BYTES = 256
 POOL_CAP_BYTES = 1 << 31
@@ -290,6 +291,7 @@ class Gpu:
         self.staging = BufferPool(self.device, usage.MAP_READ | usage.COPY_DST, 1 << 28)
         self._pipelines: dict[str, Any] = {}
         self._tiny = DeviceBuffer(self, 4)
+        self._map = native_map()
 
     def __repr__(self) -> str:
         return f"Gpu({self.index}: {self.name}, {self.backend})"
@@ -337,31 +339,45 @@ class Gpu:
              dtypes_: Sequence[np.dtype]) -> list[np.ndarray]:
         """Flat numpy copies of ``buffers`` (``sizes`` elements of ``dtypes_`` each), with one
         submit; waits for all work submitted before."""
-        wgpu = self.wgpu
-        encoder = self.device.create_command_encoder()
-        staged = []
-        for buf, size, dtype in zip(buffers, sizes, dtypes_, strict=True):
-            nbytes = storage_bytes(size, dtype)
-            if nbytes == 0:
-                staged.append(None)
-                continue
-            stage = self.staging.acquire(nbytes)
-            encoder.copy_buffer_to_buffer(buf.buffer, 0, stage, 0, nbytes)
-            staged.append((stage, nbytes))
-        self.queue.submit([encoder.finish()])
-        out = []
-        for item, size, dtype in zip(staged, sizes, dtypes_, strict=True):
-            if item is None:
-                out.append(np.empty(0, dtype))
-                continue
-            stage, nbytes = item
-            stage.map_sync(wgpu.MapMode.READ, 0, nbytes)
-            mapped = np.frombuffer(stage.read_mapped(0, nbytes, copy=False), np.uint8)
-            out.append(_from_storage(mapped, size, dtype))  # the one copy out of the mapping
-            del mapped  # no view of the mapping may outlive it
-            stage.unmap()
-            self.staging.release(stage)
+        out: list[np.ndarray] = [np.empty(0, d) for d in dtypes_]
+
+        def copy_out(i: int, raw: np.ndarray) -> None:
+            out[i] = _from_storage(raw, sizes[i], dtypes_[i])  # the one copy out of the mapping
+
+        self.read_into(buffers, [storage_bytes(n, d) for n, d in zip(sizes, dtypes_, strict=True)],
+                       copy_out)
         return out
+
+    def read_into(self, buffers: Sequence[DeviceBuffer], nbytes: Sequence[int],
+                  sink: Callable[[int, np.ndarray], None]) -> None:
+        """Copy the first ``nbytes[i]`` of each buffer into pooled staging buffers (one
+        submit, after all work submitted before), then call ``sink(i, raw)`` with a uint8
+        view of those bytes that is valid only during the call (none for empty buffers)."""
+        encoder = self.device.create_command_encoder()
+        staged, which = [], []
+        for i, (buf, n) in enumerate(zip(buffers, nbytes, strict=True)):
+            if n:
+                stage = self.staging.acquire(n)
+                encoder.copy_buffer_to_buffer(buf.buffer, 0, stage, 0, n)
+                staged.append((stage, n))
+                which.append(i)
+        self.queue.submit([encoder.finish()])
+        try:
+            if self._map is not None:
+                try:
+                    self._map.read(self.device, staged, lambda j, raw: sink(which[j], raw))
+                except MapError as e:
+                    raise GpuError(f"reading back from {self.name}: {e}") from e
+            else:
+                for (stage, n), i in zip(staged, which, strict=True):
+                    stage.map_sync(self.wgpu.MapMode.READ, 0, n)
+                    try:
+                        sink(i, np.frombuffer(stage.read_mapped(0, n, copy=False), np.uint8))
+                    finally:
+                        stage.unmap()
+        finally:
+            for stage, _ in staged:
+                self.staging.release(stage)
 
     def sync(self) -> None:
         """Wait until all submitted work has finished (a 4-byte read)."""

@@ -43,6 +43,7 @@ from fborn.lowering.kernel_ir import BufferInfo, Program
 from fborn.lowering.passes import optimize
 from fborn.lowering.schedule import schedule
 from fborn.lowering.wgsl.device import DeviceBuffer, Gpu, GpuError, gpu, storage_bytes
+from fborn.lowering.wgsl.native import native_pass
 from fborn.lowering.wgsl.render import (
     Alias,
     Branch,
@@ -53,7 +54,6 @@ from fborn.lowering.wgsl.render import (
     Step,
     render,
 )
-from fborn.lowering.wgsl.replay import native_pass
 
 BIND_GROUP_CACHE = 8
 

@@ -100,6 +100,22 @@ def test_buffers_collected_in_a_reference_cycle_return_to_the_pool_intact():
         assert (back == 7).all()
 
 
+def test_native_and_checked_readback_agree(monkeypatch):
+    g = gpu()
+    assert g._map is not None  # the pinned wgpu exposes the C entry points
+    values = [np.arange(1001, dtype=np.float32), np.array([True, False, True]),
+              np.zeros(0, np.int32), np.array([-3], np.int32)]
+    bufs = [g.upload(v) for v in values]
+    sizes, kinds = [v.size for v in values], [v.dtype for v in values]
+    native = g.read(bufs, sizes, kinds)
+    monkeypatch.setattr(g, "_map", None)
+    checked = g.read(bufs, sizes, kinds)
+    for a, b, v in zip(native, checked, values, strict=True):
+        np.testing.assert_array_equal(a, v)
+        np.testing.assert_array_equal(b, v)
+        assert a.dtype == b.dtype == v.dtype
+
+
 def test_64_bit_and_unsupported_dtypes_raise():
     with pytest.raises(FbornDtypeError, match="float64 is not supported on the GPU"):
         gpu().upload(np.ones(3, np.float64))

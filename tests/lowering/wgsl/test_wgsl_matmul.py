@@ -156,8 +156,9 @@ def test_split_k_products(m, k, n, ta, tb, batch):
 
 def test_split_k_choice():
     cfg = routines.MatmulConfig(32, 32, 8, 4, 4)
-    chunk = routines.split_k(cfg, 1, 6, 25, 802816)
-    assert chunk % 8 == 0 and 802816 / chunk <= routines.SPLIT_MAX_WORKGROUPS
-    assert routines.split_k(cfg, 6, 16, 25, 102400) == routines.SPLIT_CHUNK
-    assert routines.split_k(cfg, 1, 6, 25, 300) == 0          # K too short to split
+    chunk = routines.split_k(cfg, 1, 6, 25, 802816)  # one tile: as many parts as allowed
+    assert chunk % 8 == 0 and -(-802816 // chunk) <= routines.SPLIT_MAX_WORKGROUPS
+    assert routines.split_k(cfg, 6, 16, 25, 102400) == routines.SPLIT_MAX_CHUNK
+    assert routines.split_k(cfg, 1, 128, 10, 1024) == routines.SPLIT_MIN_CHUNK  # short K
+    assert routines.split_k(cfg, 1, 6, 25, 200) == 0          # K too short to split
     assert routines.split_k(cfg, 64, 512, 512, 100000) == 0   # enough output tiles already

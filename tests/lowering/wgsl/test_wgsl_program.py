@@ -143,7 +143,7 @@ def test_gpu_resident_outputs_and_replay():
 
 
 def test_replays_record_through_native_calls_with_the_same_results(monkeypatch):
-    from fborn.lowering.wgsl.replay import native_pass
+    from fborn.lowering.wgsl.native import native_pass
 
     assert native_pass() is not None  # the pinned wgpu exposes the C entry points
     monkeypatch.setenv("FBORN_WGPU_CHECKED", "1")
