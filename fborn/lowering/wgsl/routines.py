@@ -17,6 +17,7 @@ transposed matrices, batched or not); other layouts are first copied by a transp
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -97,6 +98,32 @@ class Operand:
         if self.dtype == dtypes.bool_:
             return f"select({self.acc}(0), {self.acc}(1), {ref} != 0u)"
         return ref if storage_type(self.dtype) == self.acc else f"{self.acc}({ref})"
+
+
+class GatheredOperand(Operand, abc.ABC):
+    """An rhs operand (rows along K) whose elements are computed reads rather than strided
+    ones: the tile loader asks it for the code. Used to read a convolution's patch matrix
+    straight from its input (implicit GEMM) instead of materializing it."""
+
+    def __init__(self, name: str, dtype: np.dtype, rows: int, cols: int, acc: str):
+        super().__init__(name, dtype, (0, 0, 0), rows, cols, acc)
+
+    def contiguous(self) -> str:
+        return ""
+
+    def vectorized(self) -> bool:
+        return False
+
+    @abc.abstractmethod
+    def column_lines(self, col: str, tag: str) -> list[str]:
+        """Lines binding what element reads of column ``col`` (an i32 expression) share, to
+        names starting with ``tag``."""
+
+    @abc.abstractmethod
+    def element_lines(self, row: str, tag: str, target: str, extra: str | None) -> list[str]:
+        """Lines setting ``target`` to element (``bz``, ``row``, the column bound under
+        ``tag``), leaving it unchanged where the element is a structural zero or where the
+        condition ``extra`` (code, or None) fails."""
 
 
 def prepare_operand(rendered: RenderedProgram, program: Program, limits: Limits, name: str,
@@ -442,6 +469,9 @@ class _TileLoader:
         axis = op.contiguous()
         self.along_k = axis == k_axis or axis == ""
         self.vec = op.vectorized()
+        self.gathered = isinstance(op, GatheredOperand)
+        if self.gathered and not transpose:
+            raise LoweringError("a gathered matmul operand must be the right-hand one")
         self.s_mn, self.s_k = (op.sc, op.sr) if transpose else (op.sr, op.sc)
         self.n_mn, self.n_k = (op.cols, op.rows) if transpose else (op.rows, op.cols)
         self.start = "n0" if transpose else "m0"
@@ -467,6 +497,9 @@ class _TileLoader:
                           f"  let {v('mn', s)} = {self.start} + {v('i', s)};",
                           f"  let {v('st', s)} = {v('kk', s)} * {self.wide} + {v('i', s)} / 4;",
                           f"  let {v('lane', s)} = {v('i', s)} % 4;"]
+                if self.gathered:
+                    lines += op.column_lines(v("mn", s), v("g", s))  # type: ignore[attr-defined]
+                    continue
                 base = f"bz * {op.sb} + {v('mn', s)} * {self.s_mn}"
             else:
                 lines += [f"  let {v('kk', s)} = {g} / {self.wide};",
@@ -491,7 +524,13 @@ class _TileLoader:
             if self.along_k:
                 if not self.full_mn:
                     conds.append(f"{v('mn', s)} < {self.n_mn}")
-                if self.vec:
+                if self.gathered:
+                    reads = []
+                    for j in range(4):
+                        reads += self.op.element_lines(  # type: ignore[attr-defined]
+                            f"{kg} + {j}", v("g", s), f"{p}.{_XYZW[j]}",
+                            None if self.full_k else f"{kg} + {j} < {self.n_k}")
+                elif self.vec:
                     if not self.full_k:
                         conds.append(f"{kg} < {self.n_k}")
                     reads = [f"{p} = {buf}[{v('ad', s)} + ({k0}) / 4];"]

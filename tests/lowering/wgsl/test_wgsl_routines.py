@@ -102,27 +102,46 @@ def test_convolutions_with_padding_dilation_strides_and_groups(gpu):
     ), gpu, img, ker, nhwc, hwio, exact=False, rtol=1e-5, atol=1e-5)
 
 
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 5), st.integers(1, 9), st.integers(1, 3),
+       st.integers(1, 2), st.integers(1, 2), st.integers(1, 2), st.integers(0, 2),
+       st.integers(0, 1))
+def test_implicit_gemm_convolutions_match_the_host(batch, cin, cout, size, stride, lhs_dil,
+                                                   rhs_dil, pad, ndim):
+    """Patches read by the matmul's loader: padding, strides and both dilations, in 1-D and
+    2-D, with sizes off the tile sizes."""
+    spatial = (size + 4, size + 3)[: ndim + 1]
+    img = _rng.standard_normal((batch, cin, *spatial)).astype(np.float32)
+    ker = _rng.standard_normal((cout, cin, *(3, 2)[: ndim + 1])).astype(np.float32)
+    nd = len(spatial)
+    on_gpu(lambda a, b: [lax.conv_general_dilated(
+        a, b, (stride,) * nd, ((pad, pad + 1),) * nd, lhs_dilation=(lhs_dil,) * nd,
+        rhs_dilation=(rhs_dil,) * nd)], fborn.devices("gpu")[0], img, ker, exact=False,
+        rtol=1e-5, atol=1e-5)
+
+
 def _kernel_labels(fn, *args):
     from fborn.lowering.wgsl.executable import GpuExecutable
 
     return [getattr(k, "label", "") for k in GpuExecutable(fborn.make_jaxpr(fn)(*args)).kernels]
 
 
-def test_convolution_paths_im2col_matmul_or_direct(gpu):
-    """Float convolutions without groups run as im2col + matmul (NHWC outputs through a
-    transposing copy), grouped ones directly; both agree with the host."""
+def test_convolution_paths_implicit_gemm_or_direct(gpu):
+    """Float convolutions without groups run as one matmul reading the patches from the input
+    (NHWC outputs through a transposing copy), grouped ones directly; both agree with the
+    host."""
     img = _rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
     ker = _rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
     labels = _kernel_labels(lambda a, b: [lax.conv_general_dilated(a, b, (1, 1), "SAME")],
                             img, ker)
-    assert [label.split()[0] for label in labels] == ["im2col", "matmul"]
+    assert [label.split()[0] for label in labels] == ["matmul"]
     nhwc = _rng.standard_normal((2, 7, 6, 4)).astype(np.float32)
     hwio = _rng.standard_normal((3, 3, 4, 6)).astype(np.float32)
     nhwc_conv = (lambda c, d: [lax.conv_general_dilated(
         c, d, (2, 1), ((2, 0), (1, 1)), rhs_dilation=(1, 2),
         dimension_numbers=("NHWC", "HWIO", "NHWC"))])
     assert [label.split()[0] for label in _kernel_labels(nhwc_conv, nhwc, hwio)] == [
-        "im2col", "loop", "matmul", "loop"]  # weights and output relaid out
+        "loop", "matmul", "loop"]  # weights and output relaid out
     on_gpu(nhwc_conv, gpu, nhwc, hwio, exact=False, rtol=1e-5, atol=1e-5)
     grouped = _kernel_labels(lambda a, b: [lax.conv_general_dilated(
         a, b, (1, 1), "SAME", feature_group_count=2)], nhwc.transpose(0, 3, 1, 2),
