@@ -7,8 +7,9 @@ elementwise chain over 64M float32, MLP inference throughput and the per-call ov
 small jitted function. Peers are imported lazily; a missing one prints '-'. fborn runs compiled
 ``GpuExecutable``s on device-resident buffers (the same executables ``fborn.jit`` uses for the
 GPU); training steps feed their output parameters back in, as a training loop does, and every
-system is timed over chains of calls closed by one synchronization. ``--sweep`` also times
-each matmul tiling at a few sizes.
+system is timed over chains of calls closed by one synchronization, the systems taking turns
+(round-robin) so that slow spells of the shared machine hit all of them alike. ``--sweep``
+also times each matmul tiling at a few sizes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import fborn  # noqa: E402
 import fborn.lax as flax  # noqa: E402
 import fborn.numpy as fnp  # noqa: E402
 import fborn.scipy.special as fsp  # noqa: E402
-from fborn.lowering.schedule import LoweringError  # noqa: E402
 from fborn.lowering.wgsl import routines  # noqa: E402
 from fborn.lowering.wgsl.device import gpu  # noqa: E402
 from fborn.lowering.wgsl.executable import GpuExecutable  # noqa: E402
@@ -88,31 +88,28 @@ def torch_sync() -> None:
 
 # --- timing -----------------------------------------------------------------------------------
 
-def per_call(call: Callable[[], Any], sync: Callable[[Any], Any], chain: int = 10,
-             repeat: int = 7, warmup: int = 3) -> float:
-    """Median seconds per call over ``repeat`` chains of ``chain`` calls, each chain closed by
-    ``sync(last result)`` (after ``warmup`` chains)."""
-    times = []
+Timed = tuple[Callable[[], Any], Callable[[Any], Any]]
+"""A system's call and the synchronization taking the call's last result."""
+
+
+def interleaved(systems: dict[str, Timed], chain: int = 10, repeat: int = 15,
+                warmup: int = 3, block: int = 1) -> dict[str, float]:
+    """Median seconds per call of each system: chains of ``chain`` calls closed by one
+    synchronization, ``block`` chains per system in turn, round-robin (``warmup`` rounds
+    dropped), so that slow spells of the shared machine hit every system alike (a block of
+    several chains keeps the GPU's switches between CUDA and Vulkan work out of most)."""
+    times: dict[str, list[float]] = {name: [] for name in systems}
     for i in range(warmup + repeat):
-        t = time.perf_counter()
-        out = None
-        for _ in range(chain):
-            out = call()
-        sync(out)
-        if i >= warmup:
-            times.append((time.perf_counter() - t) / chain)
-    return statistics.median(times)
-
-
-def single_call(call: Callable[[], Any], sync: Callable[[Any], Any], repeat: int = 300) -> float:
-    """Median seconds of one call followed by its synchronization."""
-    times = []
-    for i in range(repeat + 20):
-        t = time.perf_counter()
-        sync(call())
-        if i >= 20:
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, (call, sync) in systems.items():
+            for _ in range(block):
+                t = time.perf_counter()
+                out = None
+                for _ in range(chain):
+                    out = call()
+                sync(out)
+                if i >= warmup:
+                    times[name].append((time.perf_counter() - t) / chain)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 # --- fborn on the GPU -------------------------------------------------------------------------
@@ -153,15 +150,16 @@ def bench_matmul(n: int, table: list[Any]) -> None:
     (out,) = f.read(f.run())
     rows = slice(0, 64)
     err = rel_error(out[rows], a[rows].astype(np.float64) @ b.astype(np.float64))
-    t = {"fborn": per_call(f.run, f.sync)}
+    systems: dict[str, Timed] = {"fborn": (f.run, f.sync)}
     torch, jax = peer("torch"), peer("jax")
     if torch:
         ta, tb = torch.tensor(a, device="cuda"), torch.tensor(b, device="cuda")
-        t["torch"] = per_call(lambda: ta @ tb, lambda _: torch_sync())
+        systems["torch"] = (lambda: ta @ tb, lambda _: torch_sync())
     if jax:
         jf = jax.jit(lambda x, y: x @ y)
         ja, jb = jax.device_put(a), jax.device_put(b)
-        t["jax"] = per_call(lambda: jf(ja, jb), jax.block_until_ready)
+        systems["jax"] = (lambda: jf(ja, jb), jax.block_until_ready)
+    t = interleaved(systems, repeat=7)
     table.append((f"float32 matmul {n}^3 (rel.err {err:.1e})", "TFLOP/s",
                   {k: flops / v / 1e12 for k, v in t.items()}, "fborn >= 40% of torch"))
 
@@ -192,7 +190,8 @@ def sweep_matmul(sizes: list[tuple[int, int, int]]) -> None:
             try:
                 f = FbornGpu(lambda x, y: x @ y, a, b)
                 (out,) = f.read(f.run())
-                sec = per_call(f.run, f.sync, chain=5 if m * n * k > 2 ** 32 else 20, repeat=5)
+                sec = interleaved({"fborn": (f.run, f.sync)},
+                                  chain=5 if m * n * k > 2 ** 32 else 20, repeat=5)["fborn"]
                 cells.append(f"{cfg.bm}x{cfg.bn}x{cfg.bk}/{cfg.tm}x{cfg.tn}"
                              f"{'' if cfg.double else 's'}: {2 * m * n * k / sec / 1e9:.0f} "
                              f"({rel_error(out[:64], ref):.0e})")
@@ -224,7 +223,7 @@ def fborn_train_step(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np
     return FbornGpu(sgd_step(lib, loss, fborn.grad, fborn.tree_util.tree_map), params, x, y)
 
 
-def fborn_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndarray) -> float:
+def fborn_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndarray) -> Timed:
     f = fborn_train_step(loss, params, x, y)
     data = f.inputs[-2:]
     state = {"p": f.inputs[:-2]}
@@ -232,17 +231,17 @@ def fborn_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndar
     def call() -> None:
         state["p"] = f.run([*state["p"], *data])
 
-    return per_call(call, f.sync, chain=20)
+    return call, f.sync
 
 
-def torch_train(kind: str, params: Any, x: np.ndarray, y: np.ndarray) -> float:
+def torch_train(kind: str, params: Any, x: np.ndarray, y: np.ndarray) -> Timed:
     torch = peer("torch")
     step = torch_sgd_step(torch, params, lenet=kind == "lenet", device="cuda")
     tx, ty = torch.tensor(x, device="cuda"), torch.tensor(y, device="cuda")
-    return per_call(lambda: step(tx, ty), lambda _: torch_sync(), chain=20)
+    return lambda: step(tx, ty), lambda _: torch_sync()
 
 
-def jax_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndarray) -> float:
+def jax_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndarray) -> Timed:
     jax = peer("jax")
     lib = types.SimpleNamespace(np=jax.numpy, lax=jax.lax,
                                 logsumexp=jax.scipy.special.logsumexp)
@@ -254,7 +253,7 @@ def jax_train(loss: Callable[..., Any], params: Any, x: np.ndarray, y: np.ndarra
         state["p"] = jstep(state["p"], jx, jy)
         return state["p"]
 
-    return per_call(call, jax.block_until_ready, chain=20)
+    return call, jax.block_until_ready
 
 
 def bench_training(kind: str, batch: int, table: list[Any]) -> None:
@@ -266,15 +265,12 @@ def bench_training(kind: str, batch: int, table: list[Any]) -> None:
         params, loss, label = lenet_params(), lenet_loss, "LeNet-5"
         x = rng.random((batch, 1, 28, 28), dtype=np.float32)
     y = labels(batch, rng)
-    t: dict[str, Any] = {}
-    try:
-        t["fborn"] = fborn_train(loss, params, x, y) * 1e3
-    except LoweringError as e:
-        t["fborn"] = "n/a (conv not lowered on GPU)" if "conv" in str(e) else f"n/a ({e})"[:40]
+    systems = {"fborn": fborn_train(loss, params, x, y)}
     if peer("torch"):
-        t["torch"] = torch_train(kind, params, x, y) * 1e3
+        systems["torch"] = torch_train(kind, params, x, y)
     if peer("jax"):
-        t["jax"] = jax_train(loss, params, x, y) * 1e3
+        systems["jax"] = jax_train(loss, params, x, y)
+    t = {k: v * 1e3 for k, v in interleaved(systems, chain=20).items()}
     table.append((f"{label} train step b{batch}", "ms", t, "fborn <= 2x jax"))
 
 
@@ -286,14 +282,15 @@ def bench_elementwise(n: int, table: list[Any]) -> None:
     (out,) = f.read(f.run())
     np.testing.assert_allclose(out[:1000], (x[:1000] * 2 + 1) * x[:1000] - 0.5,
                                rtol=1e-5, atol=1e-6)  # the GPU may fuse into fma
-    t = {"fborn": per_call(f.run, f.sync)}
+    systems: dict[str, Timed] = {"fborn": (f.run, f.sync)}
     torch, jax = peer("torch"), peer("jax")
     if torch:
         tx = torch.tensor(x, device="cuda")
-        t["torch"] = per_call(lambda: (tx * 2 + 1) * tx - 0.5, lambda _: torch_sync())
+        systems["torch"] = (lambda: (tx * 2 + 1) * tx - 0.5, lambda _: torch_sync())
     if jax:
         jf, jx = jax.jit(lambda v: (v * 2 + 1) * v - 0.5), jax.device_put(x)
-        t["jax"] = per_call(lambda: jf(jx), jax.block_until_ready)
+        systems["jax"] = (lambda: jf(jx), jax.block_until_ready)
+    t = interleaved(systems)
     table.append((f"(x*2+1)*x-0.5 over {n // 2 ** 20}M f32 (r+w)", "GB/s",
                   {k: 8.0 * n / v / 1e9 for k, v in t.items()}, "fborn >= 60% of torch"))
 
@@ -310,19 +307,23 @@ def bench_inference(batch: int, table: list[Any]) -> None:
         return h @ w + b
 
     f = FbornGpu(lambda p, v: forward(lambda z: fnp.maximum(z, 0.0), p, v), params, x)
-    t = {"fborn": per_call(f.run, f.sync, chain=50)}
+    systems: dict[str, Timed] = {"fborn": (f.run, f.sync)}
     torch, jax = peer("torch"), peer("jax")
     if torch:
         tp = [(torch.tensor(w, device="cuda"), torch.tensor(b, device="cuda"))
               for w, b in params]
         tx = torch.tensor(x, device="cuda")
-        with torch.no_grad():
-            t["torch"] = per_call(lambda: forward(torch.relu, tp, tx), lambda _: torch_sync(),
-                                  chain=50)
+
+        def torch_forward() -> Any:
+            with torch.no_grad():
+                return forward(torch.relu, tp, tx)
+
+        systems["torch"] = (torch_forward, lambda _: torch_sync())
     if jax:
         jf = jax.jit(lambda p, v: forward(jax.nn.relu, p, v))
         jp, jx = jax.device_put(params), jax.device_put(x)
-        t["jax"] = per_call(lambda: jf(jp, jx), jax.block_until_ready, chain=50)
+        systems["jax"] = (lambda: jf(jp, jx), jax.block_until_ready)
+    t = interleaved(systems, chain=50)
     table.append((f"MLP 784-256-128-10 inference b{batch}", "samples/s",
                   {k: batch / v for k, v in t.items()}, "report (Born: 62k/s RTX 3080)"))
 
@@ -331,20 +332,17 @@ def bench_overhead(table: list[Any]) -> None:
     a = np.arange(8, dtype=np.float32)
     b = np.full(8, 3.0, np.float32)
     f = FbornGpu(lambda u, v: u * v + 1.0, a, b)
-    sync_t = {"fborn": single_call(f.run, f.sync)}
-    async_t = {"fborn": per_call(f.run, f.sync, chain=200, repeat=5)}
+    systems: dict[str, Timed] = {"fborn": (f.run, f.sync)}
     torch, jax = peer("torch"), peer("jax")
     if torch:
         ta, tb = torch.tensor(a, device="cuda"), torch.tensor(b, device="cuda")
-        sync_t["torch"] = single_call(lambda: ta * tb + 1.0, lambda _: torch_sync())
-        async_t["torch"] = per_call(lambda: ta * tb + 1.0, lambda _: torch_sync(), chain=200,
-                                    repeat=5)
+        systems["torch"] = (lambda: ta * tb + 1.0, lambda _: torch_sync())
     if jax:
         jf = jax.jit(lambda u, v: u * v + 1.0)
         ja, jb = jax.device_put(a), jax.device_put(b)
-        sync_t["jax"] = single_call(lambda: jf(ja, jb), jax.block_until_ready)
-        async_t["jax"] = per_call(lambda: jf(ja, jb), jax.block_until_ready, chain=200,
-                                  repeat=5)
+        systems["jax"] = (lambda: jf(ja, jb), jax.block_until_ready)
+    sync_t = interleaved(systems, chain=1, repeat=10, warmup=1, block=30)
+    async_t = interleaved(systems, chain=200, repeat=9)
     note = "torch = eager, not jitted"
     table.append(("small jitted u*v+1, call + sync", "us",
                   {k: v * 1e6 for k, v in sync_t.items()}, note))

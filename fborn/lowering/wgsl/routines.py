@@ -120,10 +120,11 @@ class GatheredOperand(Operand, abc.ABC):
         names starting with ``tag``."""
 
     @abc.abstractmethod
-    def element_lines(self, row: str, tag: str, target: str, extra: str | None) -> list[str]:
-        """Lines setting ``target`` to element (``bz``, ``row``, the column bound under
-        ``tag``), leaving it unchanged where the element is a structural zero or where the
-        condition ``extra`` (code, or None) fails."""
+    def consecutive_lines(self, row: str, tag: str, targets: list[str],
+                          extras: list[str | None]) -> list[str]:
+        """Lines setting ``targets[j]`` to element (``bz``, ``row + j``, the column bound
+        under ``tag``), leaving it unchanged where the element is a structural zero or where
+        the condition ``extras[j]`` (code, or None) fails."""
 
 
 def prepare_operand(rendered: RenderedProgram, program: Program, limits: Limits, name: str,
@@ -253,12 +254,14 @@ def choose_config(nb: int, m: int, n: int, limits: Limits) -> MatmulConfig:
     return next(cfg for cfg in busy if padded(cfg) <= PADDING_SLACK * least)
 
 
-# Split K when a product has fewer output tiles than MIN_WORKGROUPS (weight gradients: few
-# outputs, long sums) into parts of k/8 clamped to [SPLIT_MIN_CHUNK, SPLIT_MAX_CHUNK], at most
-# SPLIT_MAX_WORKGROUPS workgroups in all; the partial products are then summed. Measured on an
-# H200, interleaved in one process (us per call, host floor ~44): 128x10 (K 1024) 66 with
-# chunks of 512, 45 of 128; 784x128 (K 1024) 59 / 48; 6 x 16x25 (K 102400) 359 with chunks
-# of 512, 635 of 128; 6x25 (K 802816) 123 / 135.
+# Split K when a product's output tiles keep fewer than SPLIT_MIN_THREADS invocations busy
+# (weight gradients: few outputs, long sums; products of small batches with flat tiles) into
+# parts of k/8 clamped to [SPLIT_MIN_CHUNK, SPLIT_MAX_CHUNK], at most SPLIT_MAX_WORKGROUPS
+# workgroups in all; the partial products are then summed. Measured on an H200, interleaved in
+# one process (us per call, host floor ~44): 128x10 (K 1024) 66 with chunks of 512, 45 of 128;
+# 784x128 (K 1024) 59 / 48; 6 x 16x25 (K 102400) 359 with chunks of 512, 635 of 128; 6x25
+# (K 802816) 123 / 135.
+SPLIT_MIN_THREADS = MIN_WORKGROUPS * 256
 SPLIT_MIN_CHUNK = 128
 SPLIT_MAX_CHUNK = 512
 SPLIT_MAX_WORKGROUPS = 4096
@@ -269,7 +272,7 @@ def split_k(cfg: MatmulConfig, nb: int, m: int, n: int, k: int) -> int:
     tiles = nb * -(-m // cfg.bm) * -(-n // cfg.bn)
     chunk = min(max(k // 8, SPLIT_MIN_CHUNK), SPLIT_MAX_CHUNK)
     parts = min(k // chunk, max(SPLIT_MAX_WORKGROUPS // tiles, 1))
-    if tiles >= MIN_WORKGROUPS or parts < 2:
+    if tiles * cfg.threads >= SPLIT_MIN_THREADS or parts < 2:
         return 0
     chunk = -(-k // parts)
     return -(-chunk // cfg.bk) * cfg.bk
@@ -525,11 +528,9 @@ class _TileLoader:
                 if not self.full_mn:
                     conds.append(f"{v('mn', s)} < {self.n_mn}")
                 if self.gathered:
-                    reads = []
-                    for j in range(4):
-                        reads += self.op.element_lines(  # type: ignore[attr-defined]
-                            f"{kg} + {j}", v("g", s), f"{p}.{_XYZW[j]}",
-                            None if self.full_k else f"{kg} + {j} < {self.n_k}")
+                    reads = self.op.consecutive_lines(  # type: ignore[attr-defined]
+                        kg, v("g", s), [f"{p}.{_XYZW[j]}" for j in range(4)],
+                        [None if self.full_k else f"{kg} + {j} < {self.n_k}" for j in range(4)])
                 elif self.vec:
                     if not self.full_k:
                         conds.append(f"{kg} < {self.n_k}")

@@ -125,16 +125,38 @@ class _PatchOperand(GatheredOperand):
         return [f"  let {tag}p{d} = {code};"
                 for d, code in enumerate(_unravel(col, self.g.out_spatial))]
 
-    def element_lines(self, row: str, tag: str, target: str, extra: str | None) -> list[str]:
+    def consecutive_lines(self, row: str, tag: str, targets: list[str],
+                          extras: list[str | None]) -> list[str]:
+        """The first row's (channel, tap...) by division, the next ones by stepping the last
+        tap with carries (a few compares instead of divisions per element)."""
         g, nd = self.g, len(self.g.kernel)
-        lines = [f"{{ let kq = {row};", f"  let c = kq / {self.taps};",
+        lines = [f"{{ let kq = {row};", f"  var c = kq / {self.taps};",
                  f"  let kt = kq % {self.taps};",
-                 *(f"  let k{d} = {code};" for d, code in enumerate(_unravel("kt", g.kernel)))]
-        tap_lines, inside, address = _input_tap(self.p, g, [f"{tag}p{d}" for d in range(nd)],
-                                                [f"k{d}" for d in range(nd)], "bz", "c", "  ")
-        condition = inside if extra is None else f"{extra} && {inside}"
-        lines += [*tap_lines, f"  if ({condition}) {{ {target} = {self.read(address)}; }}", "}"]
-        return lines
+                 *(f"  var k{d} = {code};" for d, code in enumerate(_unravel("kt", g.kernel)))]
+        for j, (target, extra) in enumerate(zip(targets, extras, strict=True)):
+            if j:
+                lines += _step_taps(g.kernel)
+            tap_lines, inside, address = _input_tap(
+                self.p, g, [f"{tag}p{d}" for d in range(nd)], [f"k{d}" for d in range(nd)],
+                "bz", "c", "    ")
+            condition = inside if extra is None else f"{extra} && {inside}"
+            lines += ["  {", *tap_lines,
+                      f"    if ({condition}) {{ {target} = {self.read(address)}; }}", "  }"]
+        return [*lines, "}"]
+
+
+def _step_taps(kernel: tuple[int, ...]) -> list[str]:
+    """Lines advancing the taps ``k0..`` (then the channel ``c``) by one row-major step."""
+    lines, indent = [], "  "
+    for d in reversed(range(len(kernel))):
+        lines += [f"{indent}k{d} = k{d} + 1;", f"{indent}if (k{d} == {kernel[d]}) {{",
+                  f"{indent}  k{d} = 0;"]
+        indent += "  "
+    lines.append(f"{indent}c = c + 1;")
+    for _ in kernel:
+        indent = indent[:-2]
+        lines.append(f"{indent}}}")
+    return lines
 
 
 def _unravel(flat: str, shape: tuple[int, ...]) -> list[str]:
