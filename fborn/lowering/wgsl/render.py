@@ -713,7 +713,10 @@ def _eval_index(e: Expr, env: dict[int, int]) -> int | None:
 
 def _per_output(k: ReduceKernel) -> bool:
     """Whether one invocation per output element (serial reduction) suits ``k`` better than
-    one workgroup per output element."""
+    one workgroup per output element: short reductions, or neighbouring outputs at
+    neighbouring addresses and at least 16 outputs per reduced element. Measured on an H200
+    (column sums, us per call, host floor ~60): 4096 outputs of 1024 serial 212, by workgroups
+    90; 50000 of 128: 59 / 114; 65536 of 512: 231 / 539."""
     outs, red = math.prod(k.out_shape), math.prod(k.red_shape)
     if red < 32:
         return True
@@ -722,7 +725,7 @@ def _per_output(k: ReduceKernel) -> bool:
     if 1 in red_strides or not k.out_shape:
         return False
     out_strides = _strides(k.value, len(k.out_shape) - 1)
-    return outs >= 2048 and 1 in out_strides
+    return outs >= 2048 and outs >= 16 * red and 1 in out_strides
 
 
 def reduce_kernel(k: ReduceKernel, buffers: dict[str, BufferInfo], limits: Limits
