@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -589,6 +590,33 @@ def _opened(device: Device) -> Any:
     return gpu(device.id)
 
 
+# While several device threads record GPU work, each makes many short calls into wgpu (which
+# release the GIL) between stretches of Python; with the default 5 ms switch interval a thread
+# returning from such a call can wait that long for the GIL. Measured on 2 H200s (MNIST MLP,
+# global batch 16384): 0.84M -> 1.84M samples/s with a 0.1 ms interval.
+GPU_THREADS_SWITCH_INTERVAL = 1e-4
+_switch_lock = threading.Lock()
+_switch_users = [0, 0.0]  # threads of pmap calls inside, the interval to restore
+
+
+@contextlib.contextmanager
+def _short_switch_interval() -> Any:
+    """Lower Python's thread switch interval while GPU device threads run (restored when the
+    last concurrent pmap call leaves)."""
+    with _switch_lock:
+        if _switch_users[0] == 0:
+            _switch_users[1] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_users[1], GPU_THREADS_SWITCH_INTERVAL))
+        _switch_users[0] += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users[0] -= 1
+            if _switch_users[0] == 0:
+                sys.setswitchinterval(_switch_users[1])
+
+
 def run_on_devices(jaxpr: ClosedJaxpr, values: Sequence[Any], *, axis_name: Any,
                    axis_size: int, in_axes: tuple, devices: tuple[Device, ...]
                    ) -> list[list[np.ndarray]]:
@@ -622,11 +650,12 @@ def run_on_devices(jaxpr: ClosedJaxpr, values: Sequence[Any], *, axis_name: Any,
             exchange.abort()
 
     threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(1, count)]
-    for t in threads:
-        t.start()
-    work(0)
-    for t in threads:
-        t.join()
+    with _short_switch_interval() if threads and gpu_program else contextlib.nullcontext():
+        for t in threads:
+            t.start()
+        work(0)
+        for t in threads:
+            t.join()
     failures = [e for e in errors if e is not None]
     if failures:
         real = [e for e in failures if not isinstance(e, threading.BrokenBarrierError)]

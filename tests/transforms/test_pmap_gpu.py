@@ -162,3 +162,24 @@ def test_gpu_platform_is_the_default(monkeypatch: pytest.MonkeyPatch, gpu: fborn
     with pytest.raises(ValueError, match=rf"requires {count + 1} logical devices, but only "
                                          rf"{count} devices.*fewer GPU adapters"):
         fborn.pmap(lambda a: a)(np.ones((count + 1, 2), np.float32))
+
+
+def test_device_threads_run_with_a_short_switch_interval(mixed, monkeypatch):
+    import sys
+
+    from fborn.transforms import pmap as pmap_module
+
+    seen = []
+    run_many = pmap_module.Exchange.run_many
+
+    def spy(self, *args, **kwargs):
+        seen.append(sys.getswitchinterval())
+        return run_many(self, *args, **kwargs)
+
+    monkeypatch.setattr(pmap_module.Exchange, "run_many", spy)
+    before = sys.getswitchinterval()
+    x = np.ones((2, 3), np.float32)
+    out = fborn.pmap(lambda a: lax.psum(a, "i"), axis_name="i", devices=mixed)(x)
+    np.testing.assert_array_equal(np.asarray(out), np.full((2, 3), 2, np.float32))
+    assert seen and all(s <= pmap_module.GPU_THREADS_SWITCH_INTERVAL for s in seen)
+    assert sys.getswitchinterval() == before
