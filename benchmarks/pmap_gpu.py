@@ -4,10 +4,11 @@ psum across the GPUs (staged through the host: WebGPU has no peer-to-peer copies
     python benchmarks/pmap_gpu.py [--batches 4096 16384] [--steps 20]
 
 The MLP is examples/mnist_mlp.py's (784-128-10, Adam), stepped by
-examples/mnist_data_parallel.py's pmapped step on synthetic MNIST-shaped data (the global batch
-is split over the devices; each step uploads its batch from the host, as training does). The
-1-GPU row is pmap over one device (its pmean never leaves the GPU); "jit" is the plain
-single-device step of training.make_step, for reference.
+training.make_parallel_step on synthetic MNIST-shaped data (the global batch is split over the
+devices and uploaded from the host by training.prefetch_to_devices, a batch ahead of the step,
+as examples/mnist_data_parallel.py does). The 1-GPU row is pmap over one device (its pmean
+never leaves the GPU); "jit" is the plain single-device step of training.make_step with each
+batch uploaded inside the loop, for reference.
 """
 
 from __future__ import annotations
@@ -45,20 +46,25 @@ def data(batch: int, steps: int, seed: int = 0) -> list[tuple[np.ndarray, np.nda
 
 
 def pmap_throughput(devices: list[fborn.Device], batch: int, steps: int) -> float:
-    """Samples per second of the data-parallel step over ``devices``."""
+    """Samples per second of the data-parallel step over ``devices``, batches uploaded ahead
+    by ``training.prefetch_to_devices``."""
     count = len(devices)
     optimizer = optim.adam(1e-3)
     model = build_model(fborn.random.key(0))
-    step = dp.make_parallel_step(loss_fn, optimizer, devices)
+    step = training.make_parallel_step(loss_fn, optimizer, devices)
     params, state = dp.replicate(model, count), dp.replicate(optimizer.init(model), count)
-    batches = data(batch, steps + 3)
-    for x, y in batches[:3]:  # compile and warm the buffer pools
-        params, state, loss = step(params, state, *dp.shard((x, y), count, count))
-    float(dp.unreplicate(loss))
+
+    def run(batches: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+        nonlocal params, state
+        loss = None
+        for x, y in training.prefetch_to_devices(
+                (dp.shard(b, count, count) for b in batches), devices):
+            params, state, loss = step(params, state, x, y)
+        return float(dp.unreplicate(loss))
+
+    run(data(batch, 3))  # compile and warm the buffer pools
     start = time.perf_counter()
-    for x, y in batches[3:]:
-        params, state, loss = step(params, state, *dp.shard((x, y), count, count))
-    float(dp.unreplicate(loss))
+    run(data(batch, steps))
     return steps * batch / (time.perf_counter() - start)
 
 

@@ -10,7 +10,8 @@ the same Adam update to its copy of the parameters.
 The flags are those of mnist_mlp.py (`--batch-size` is the global batch, split evenly over all
 devices of all processes), plus `--mpi` to join the MPI job the script was launched in. With
 `--device gpu` (or FBORN_PLATFORM=gpu) each GPU adapter is a device: parameters and optimizer
-state stay on the GPUs, and the gradients are averaged through the host.
+state stay on the GPUs, the gradients are averaged through the host, and each batch is uploaded
+by a background thread while the previous step runs (fborn.training.prefetch_to_devices).
 """
 
 from __future__ import annotations
@@ -30,25 +31,8 @@ from mnist_mlp import build_model, prepare  # noqa: E402
 
 import fborn  # noqa: E402
 import fborn.numpy as fnp  # noqa: E402
-from fborn import distributed, io, lax, nn, optim, training  # noqa: E402
+from fborn import distributed, io, nn, optim, training  # noqa: E402
 from fborn.tree_util import tree_map  # noqa: E402
-
-AXIS = "batch"
-
-
-def make_parallel_step(loss_fn: Any, optimizer: optim.GradientTransformation,
-                       devices: list[fborn.Device] | None = None) -> Any:
-    """A pmapped ``step(params, opt_state, x, y) -> (params, opt_state, loss)``: each device
-    differentiates ``loss_fn`` on its slice, gradients and loss are averaged over devices
-    (``devices``: those of every process, default: ``fborn.devices()``)."""
-
-    def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
-        loss, grads = fborn.value_and_grad(loss_fn)(params, x, y)
-        grads, loss = lax.pmean((grads, loss), AXIS)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optim.apply_updates(params, updates), opt_state, loss
-
-    return fborn.pmap(step, axis_name=AXIS, devices=devices)
 
 
 def replicate(tree: Any, count: int) -> Any:
@@ -92,7 +76,8 @@ def train(args: Any) -> float:
     def loss_fn(model: Any, x: Any, y: Any) -> Any:
         return fnp.mean(nn.softmax_cross_entropy_with_integer_labels(model(x), y))
 
-    step = make_parallel_step(loss_fn, optimizer, devices)
+    step = training.make_parallel_step(loss_fn, optimizer, devices)
+    local = fborn.local_devices(platform)
     params, state = replicate(model, count), replicate(opt_state, count)
     predict = fborn.jit(lambda model, x: model(x))
     leader = distributed.process_index() == 0
@@ -105,11 +90,13 @@ def train(args: Any) -> float:
         start = time.perf_counter()
         batches = io.batches(fborn.random.fold_in(key, epoch), (x_train, y_train),
                              args.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False,
-                   disable=None if (leader and not args.no_progress) else True)
+        shards = training.prefetch_to_devices(
+            (shard(batch, count, global_count) for batch in batches), local)
+        bar = tqdm(shards, total=len(batches), desc=f"epoch {epoch}", unit="batch",
+                   leave=False, disable=None if (leader and not args.no_progress) else True)
         losses = []
         for batch in bar:
-            params, state, loss = step(params, state, *shard(batch, count, global_count))
+            params, state, loss = step(params, state, *batch)
             losses.append(loss)
         seconds = time.perf_counter() - start
         model = unreplicate(params)

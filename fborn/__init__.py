@@ -5,7 +5,13 @@ from fborn import ad_checkpoint, errors, lax, nn, numpy, optim, random, scipy, t
 from fborn.core.array import Array, Device
 from fborn.core.aval import ShapedArray, ShapeDtypeStruct
 from fborn.core.config import config
-from fborn.core.devices import default_backend, device_put, devices, local_devices
+from fborn.core.devices import (
+    default_backend,
+    device_put,
+    device_put_sharded,
+    devices,
+    local_devices,
+)
 from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, eval_jaxpr, typecheck_jaxpr
 from fborn.core.primitive import Primitive
 from fborn.transforms.autodiff import (
@@ -29,7 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ClosedJaxpr", "Device", "Jaxpr", "Primitive", "ShapeDtypeStruct", "ShapedArray",
-    "config", "default_backend", "device_put", "devices", "local_devices",
+    "config", "default_backend", "device_put", "device_put_sharded", "devices",
+    "local_devices",
     "errors", "eval_jaxpr", "eval_shape", "lax", "make_jaxpr", "numpy", "random", "scipy",
     "tree_util", "nn", "optim", "models", "io", "training",
     "typecheck_jaxpr", "grad", "hessian", "jacfwd", "jacrev", "jvp", "linearize",

@@ -33,7 +33,7 @@ MPI_SCRIPT = textwrap.dedent("""
 
     import numpy as np
     import fborn, fborn.numpy as fnp
-    from fborn import distributed, lax, nn, optim
+    from fborn import distributed, lax, nn, optim, training
 
     distributed.initialize()
     rank, size = distributed.process_index(), distributed.process_count()
@@ -63,16 +63,8 @@ MPI_SCRIPT = textwrap.dedent("""
     def loss_fn(p, xs, ys):
         return fnp.mean(nn.softmax_cross_entropy_with_integer_labels(xs @ p["w"] + p["b"], ys))
 
-    def step(p, s, xs, ys, *, parallel):
-        loss, g = fborn.value_and_grad(loss_fn)(p, xs, ys)
-        if parallel:
-            g, loss = lax.pmean((g, loss), "batch")
-        updates, s = opt.update(g, s, p)
-        return optim.apply_updates(p, updates), s, loss
-
-    p1, _, loss1 = step(params, state, xb, yb, parallel=False)
-    pstep = fborn.pmap(lambda p, s, xs, ys: step(p, s, xs, ys, parallel=True),
-                       axis_name="batch", in_axes=(None, None, 0, 0))
+    p1, _, loss1 = training.make_step(loss_fn, opt)(params, state, xb, yb)
+    pstep = training.make_parallel_step(loss_fn, opt, in_axes=(None, None, 0, 0))
     rows = slice(8 * rank, 8 * rank + 8)
     pn, _, lossn = pstep(params, state, xb[rows].reshape(2, 4, 5), yb[rows].reshape(2, 4))
     np.testing.assert_allclose(np.asarray(lossn), [float(loss1)] * 2, rtol=1e-5)

@@ -1,5 +1,5 @@
-"""Devices and platforms: ``fborn.devices``, ``fborn.local_devices``, ``fborn.default_backend``
-and ``fborn.device_put``.
+"""Devices and platforms: ``fborn.devices``, ``fborn.local_devices``, ``fborn.default_backend``,
+``fborn.device_put`` and ``fborn.device_put_sharded``.
 
 The platform comes from ``$FBORN_PLATFORM`` (``cpu``, the default, or ``gpu``), read at each
 call. CPU devices: ``$FBORN_NUM_CPU_DEVICES`` (default 1) ``Device("cpu", i)`` objects, device 0
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -122,3 +123,50 @@ def device_put(x: Any, device: Device | None = None) -> Any:
         raise TypeError(f"device_put expects an fborn Device (from fborn.devices()), got "
                         f"{type(target).__name__}")
     return tree_map(lambda leaf: _put_leaf(leaf, target), x)
+
+
+def device_put_sharded(shards: Sequence[Any], devices: Sequence[Device]) -> Any:
+    """The pytrees ``shards`` (one per device, all of one structure and leaf shapes) as one
+    pytree of ``ShardedArray``s stacked along a new leading axis, shard ``i`` on
+    ``devices[i]``: what ``pmap`` over those devices takes without copying. The devices' copies
+    run in parallel threads (uploads to GPUs overlap). Raises ValueError when the counts or the
+    structures differ."""
+    from fborn.core.sharded import ShardedArray
+    from fborn.core.tree import tree_flatten, tree_unflatten
+
+    if len(shards) != len(devices) or not shards:
+        raise ValueError(f"device_put_sharded needs one pytree per device, got {len(shards)} "
+                         f"pytrees for {len(devices)} devices")
+    flat = [tree_flatten(s) for s in shards]
+    treedef = flat[0][1]
+    for i, (_, other) in enumerate(flat):
+        if other != treedef:
+            raise ValueError(f"device_put_sharded: shard {i} has structure {other}, shard 0 "
+                             f"has {treedef}")
+    placed: list[list[Any] | None] = [None] * len(devices)
+    errors: list[BaseException] = []
+
+    def put(i: int) -> None:
+        try:
+            placed[i] = [device_put(leaf, devices[i]) for leaf in flat[i][0]]
+        except BaseException as e:  # re-raised in the calling thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(1, len(devices))]
+    for t in threads:
+        t.start()
+    put(0)
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    leaves = []
+    for k in range(len(flat[0][0])):
+        per_device = [p[k] for p in placed]  # type: ignore[index]
+        shapes = {(a.shape, a.dtype) for a in per_device}
+        if len(shapes) > 1:
+            raise ValueError(f"device_put_sharded: leaf {k} differs in shape or dtype across "
+                             f"shards: {sorted(map(str, shapes))}")
+        leaves.append(ShardedArray(per_device, 0, list(devices),
+                                   weak_type=per_device[0].weak_type))
+    return tree_unflatten(treedef, leaves)

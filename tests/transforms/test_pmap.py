@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import fborn
 import fborn.numpy as fnp
-from fborn import lax, nn, optim
+from fborn import lax, nn, optim, training
 from fborn.core.sharded import ShardedArray
 from fborn.primitives import collectives as coll
 from fborn.transforms.pmap import Exchange
@@ -205,19 +205,8 @@ def test_data_parallel_step_equals_single_device_step(n: int):
     optimizer = optim.adam(1e-2)
     state = optimizer.init(params)
 
-    def single(p, s, xb, yb):
-        loss, g = fborn.value_and_grad(loss_fn)(p, xb, yb)
-        updates, s = optimizer.update(g, s, p)
-        return optim.apply_updates(p, updates), s, loss
-
-    def parallel(p, s, xb, yb):
-        loss, g = fborn.value_and_grad(loss_fn)(p, xb, yb)
-        g, loss = lax.pmean((g, loss), "batch")
-        updates, s = optimizer.update(g, s, p)
-        return optim.apply_updates(p, updates), s, loss
-
-    step = fborn.pmap(parallel, axis_name="batch", in_axes=(None, None, 0, 0))
-    p1, s1, loss1 = fborn.jit(single)(params, state, x, y)
+    step = training.make_parallel_step(loss_fn, optimizer, in_axes=(None, None, 0, 0))
+    p1, s1, loss1 = training.make_step(loss_fn, optimizer)(params, state, x, y)
     pn, sn, lossn = step(params, state, x.reshape(n, 4, 6), y.reshape(n, 4))
     np.testing.assert_allclose(np.asarray(lossn), np.full(n, float(loss1)), rtol=1e-5)
     for k in params:

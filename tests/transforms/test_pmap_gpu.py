@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import fborn
 import fborn.numpy as fnp
-from fborn import lax, nn, optim
+from fborn import lax, nn, optim, training
 from fborn.core.array import ArrayImpl
 from fborn.core.gpu_array import GpuArray
 from fborn.core.sharded import ShardedArray
@@ -115,19 +115,8 @@ def test_data_parallel_step_on_two_devices_equals_the_single_device_step(
         h = nn.relu(xb @ p["w1"] + p["b1"])
         return fnp.mean(nn.softmax_cross_entropy_with_integer_labels(h @ p["w2"], yb))
 
-    def single(p, s, xb, yb):
-        loss, g = fborn.value_and_grad(loss_fn)(p, xb, yb)
-        updates, s = optimizer.update(g, s, p)
-        return optim.apply_updates(p, updates), s, loss
-
-    def parallel(p, s, xb, yb):
-        loss, g = fborn.value_and_grad(loss_fn)(p, xb, yb)
-        g, loss = lax.pmean((g, loss), "batch")
-        updates, s = optimizer.update(g, s, p)
-        return optim.apply_updates(p, updates), s, loss
-
-    step = fborn.pmap(parallel, axis_name="batch", in_axes=(None, None, 0, 0), devices=devices)
-    p1, _, loss1 = fborn.jit(single)(params, state, x, y)
+    step = training.make_parallel_step(loss_fn, optimizer, devices, in_axes=(None, None, 0, 0))
+    p1, _, loss1 = training.make_step(loss_fn, optimizer)(params, state, x, y)
     p2, _, loss2 = step(params, state, x.reshape(2, 4, 6), y.reshape(2, 4))
     assert [s.data.device for s in p2["w1"].addressable_shards] == devices
     assert type(p2["w1"].shards[0]) is GpuArray

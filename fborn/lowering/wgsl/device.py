@@ -179,7 +179,9 @@ def size_class(nbytes: int) -> int:
 
 class BufferPool:
     """Free wgpu buffers by size class, reused LIFO (so a replayed program gets the same
-    buffers back and its cached bind groups stay valid). Holds at most ``cap`` free bytes."""
+    buffers back and its cached bind groups stay valid). Holds at most ``cap`` free bytes.
+    Thread-safe: buffers are taken and given back from any thread (an input prefetcher, pmap's
+    device threads, collection)."""
 
     def __init__(self, device: Any, usage: int, cap: int = POOL_CAP_BYTES):
         self.device = device
@@ -191,37 +193,48 @@ class BufferPool:
         # Every buffer out on loan, so that none is ever garbage: in a collected reference
         # cycle, wgpu would release a buffer its DeviceBuffer is about to return to the pool.
         self.lent: set[Any] = set()
+        self._lock = threading.Lock()
 
     def acquire(self, nbytes: int) -> Any:
         cls = size_class(nbytes)
-        stack = self.free.get(cls)
-        if stack:
-            self.free_bytes -= cls
-            buffer = stack.pop()
-        else:
-            try:
-                buffer = self.device.create_buffer(size=cls, usage=self.usage)
-            except Exception as e:  # noqa: BLE001 - wgpu raises its own error types
-                raise GpuError(f"allocating a {cls}-byte GPU buffer failed: {e}") from e
+        with self._lock:
+            stack = self.free.get(cls)
+            buffer = stack.pop() if stack else None
+            if buffer is not None:
+                self.free_bytes -= cls
+                self.lent.add(buffer)
+                return buffer
+        try:
+            buffer = self.device.create_buffer(size=cls, usage=self.usage)
+        except Exception as e:  # noqa: BLE001 - wgpu raises its own error types
+            raise GpuError(f"allocating a {cls}-byte GPU buffer failed: {e}") from e
+        with self._lock:
             self.allocated += 1
-        self.lent.add(buffer)
+            self.lent.add(buffer)
         return buffer
 
+    def lend(self, buffer: Any) -> None:
+        """Count ``buffer`` (created elsewhere) as out on loan: ``release`` takes it in."""
+        with self._lock:
+            self.lent.add(buffer)
+
     def release(self, buffer: Any) -> None:
-        self.lent.discard(buffer)
-        if self.free_bytes + buffer.size > self.cap:
+        with self._lock:
+            self.lent.discard(buffer)
+            keep = self.free_bytes + buffer.size <= self.cap
+            if keep:
+                self.free.setdefault(buffer.size, []).append(buffer)
+                self.free_bytes += buffer.size
+        if not keep:
             buffer.destroy()
-            return
-        self.free.setdefault(buffer.size, []).append(buffer)
-        self.free_bytes += buffer.size
 
     def clear(self) -> None:
         """Destroy every free buffer."""
-        for stack in self.free.values():
+        with self._lock:
+            stacks, self.free, self.free_bytes = list(self.free.values()), {}, 0
+        for stack in stacks:
             for b in stack:
                 b.destroy()
-        self.free.clear()
-        self.free_bytes = 0
 
 
 class DeviceBuffer:
@@ -237,7 +250,7 @@ class DeviceBuffer:
         if buffer is None:
             buffer = gpu.pool.acquire(self.nbytes)
         else:
-            gpu.pool.lent.add(buffer)
+            gpu.pool.lend(buffer)
         self.buffer = buffer
         self.owned = True
 

@@ -17,6 +17,7 @@ compute pass took 60 us through the checked API, 31 us through the C calls).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,10 +101,12 @@ class MapError(RuntimeError):
 
 
 class NativeMap:
-    """Maps staging buffers for reading and waits for them in the calling thread."""
+    """Maps staging buffers for reading and waits for them in the calling thread (one read
+    at a time: the map statuses are shared)."""
 
     def __init__(self, ffi: Any, lib: Any):
         self.ffi, self.lib = ffi, lib
+        self._lock = threading.Lock()
         self._status: list[int] = []
         self._callback = ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)",
                                       self._mapped)
@@ -120,6 +123,11 @@ class NativeMap:
         """Map each (staging buffer, nbytes) of ``stages`` (wgpu-py buffers whose copies were
         submitted), wait for all, call ``sink(i, bytes)`` with a uint8 view of stage ``i``'s
         mapped memory (valid only during the call), and unmap. Raises MapError."""
+        with self._lock:
+            self._read(device, stages, sink)
+
+    def _read(self, device: Any, stages: Sequence[tuple[Any, int]],
+              sink: Callable[[int, np.ndarray], None]) -> None:
         lib, ffi = self.lib, self.ffi
         self._status.clear()
         for stage, nbytes in stages:
