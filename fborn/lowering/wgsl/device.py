@@ -193,7 +193,8 @@ class BufferPool:
         # Every buffer out on loan, so that none is ever garbage: in a collected reference
         # cycle, wgpu would release a buffer its DeviceBuffer is about to return to the pool.
         self.lent: set[Any] = set()
-        self._lock = threading.Lock()
+        # Reentrant: a collection inside acquire can run a DeviceBuffer's release.
+        self._lock = threading.RLock()
 
     def acquire(self, nbytes: int) -> Any:
         cls = size_class(nbytes)

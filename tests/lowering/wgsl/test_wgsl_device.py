@@ -100,6 +100,25 @@ def test_buffers_collected_in_a_reference_cycle_return_to_the_pool_intact():
         assert (back == 7).all()
 
 
+def test_a_buffer_released_while_the_pool_is_busy_does_not_deadlock():
+    import threading
+
+    g = gpu()
+    done = []
+
+    def nested() -> None:
+        buf = g.empty(300, np.dtype(np.float32))
+        with g.pool._lock:  # as when a collection runs __del__ inside acquire
+            del buf
+            again = g.empty(300, np.dtype(np.float32))
+        done.append(again)
+
+    worker = threading.Thread(target=nested, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert done, "releasing a buffer inside the pool's lock deadlocked"
+
+
 def test_native_and_checked_readback_agree(monkeypatch):
     g = gpu()
     assert g._map is not None  # the pinned wgpu exposes the C entry points
