@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from fborn import optim
 from fborn.core.array import Device
 from fborn.core.devices import device_put_sharded
+from fborn.core.switching import short_switch_interval
 from fborn.core.tree import PyTree, tree_flatten, tree_unflatten
 from fborn.lax import pmean
 from fborn.transforms.autodiff import value_and_grad
@@ -72,7 +73,9 @@ def prefetch_to_devices(batches: Iterable[Any], devices: Sequence[Device], size:
     """Yield each batch of ``batches`` (a pytree of arrays whose leading axis has one entry per
     device) as ``ShardedArray``s on ``devices``, uploaded by a background thread up to
     ``size`` batches ahead, so that the copies to the GPUs overlap the steps. Exceptions of
-    the iterator or the uploads are raised at the batch where they happened."""
+    the iterator or the uploads are raised at the batch where they happened. Until the
+    iteration ends (or the generator is closed) Python's thread switch interval is lowered
+    (``fborn.core.switching``), so the uploader and the steps take turns at the GIL often."""
     if size < 1:
         raise ValueError(f"prefetch_to_devices: size must be at least 1, got {size}")
     ahead: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=size)
@@ -101,17 +104,18 @@ def prefetch_to_devices(batches: Iterable[Any], devices: Sequence[Device], size:
             hand_over((False, e))
 
     worker = threading.Thread(target=upload, daemon=True, name="fborn-prefetch")
-    worker.start()
-    try:
-        while True:
-            more, value = ahead.get()
-            if not more:
-                if value is not None:
-                    raise value
-                return
-            yield value
-    finally:
-        stop.set()
+    with short_switch_interval():
+        worker.start()
+        try:
+            while True:
+                more, value = ahead.get()
+                if not more:
+                    if value is not None:
+                        raise value
+                    return
+                yield value
+        finally:
+            stop.set()
 
 
 def train_epoch(step: Step, params: PyTree, opt_state: PyTree, batches: Iterable[tuple],

@@ -121,8 +121,17 @@ def test_parallel_step_equals_the_single_device_step(two_cpus) -> None:
 
 
 def test_prefetch_yields_every_batch_in_order_and_reraises(two_cpus) -> None:
+    import sys
+
+    from fborn.core.switching import GPU_THREADS_SWITCH_INTERVAL
+
     batches = [(np.full((2, 3), i, np.float32), np.arange(2) + i) for i in range(5)]
-    got = list(training.prefetch_to_devices(iter(batches), two_cpus, size=2))
+    before = sys.getswitchinterval()
+    got = []
+    for batch in training.prefetch_to_devices(iter(batches), two_cpus, size=2):
+        assert sys.getswitchinterval() <= GPU_THREADS_SWITCH_INTERVAL
+        got.append(batch)
+    assert sys.getswitchinterval() == before
     assert len(got) == 5
     for (x, y), (gx, gy) in zip(batches, got, strict=True):
         assert gx.shape == (2, 3) and [s.device for s in gx.addressable_shards] == two_cpus

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -68,6 +67,7 @@ from fborn.core.jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, PerJaxpr, Va
 from fborn.core.primitive import Primitive
 from fborn.core.sharded import ShardedArray
 from fborn.core.staging import trace_to_jaxpr
+from fborn.core.switching import short_switch_interval
 from fborn.core.trace import (
     BASE_INTERPRETER,
     Interpreter,
@@ -590,33 +590,6 @@ def _opened(device: Device) -> Any:
     return gpu(device.id)
 
 
-# While several device threads record GPU work, each makes many short calls into wgpu (which
-# release the GIL) between stretches of Python; with the default 5 ms switch interval a thread
-# returning from such a call can wait that long for the GIL. Measured on 2 H200s (MNIST MLP,
-# global batch 16384): 0.84M -> 1.84M samples/s with a 0.1 ms interval.
-GPU_THREADS_SWITCH_INTERVAL = 1e-4
-_switch_lock = threading.Lock()
-_switch_users = [0, 0.0]  # threads of pmap calls inside, the interval to restore
-
-
-@contextlib.contextmanager
-def _short_switch_interval() -> Any:
-    """Lower Python's thread switch interval while GPU device threads run (restored when the
-    last concurrent pmap call leaves)."""
-    with _switch_lock:
-        if _switch_users[0] == 0:
-            _switch_users[1] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_users[1], GPU_THREADS_SWITCH_INTERVAL))
-        _switch_users[0] += 1
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_users[0] -= 1
-            if _switch_users[0] == 0:
-                sys.setswitchinterval(_switch_users[1])
-
-
 def run_on_devices(jaxpr: ClosedJaxpr, values: Sequence[Any], *, axis_name: Any,
                    axis_size: int, in_axes: tuple, devices: tuple[Device, ...]
                    ) -> list[list[np.ndarray]]:
@@ -650,7 +623,7 @@ def run_on_devices(jaxpr: ClosedJaxpr, values: Sequence[Any], *, axis_name: Any,
             exchange.abort()
 
     threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(1, count)]
-    with _short_switch_interval() if threads and gpu_program else contextlib.nullcontext():
+    with short_switch_interval() if threads and gpu_program else contextlib.nullcontext():
         for t in threads:
             t.start()
         work(0)

@@ -156,6 +156,7 @@ def test_gpu_platform_is_the_default(monkeypatch: pytest.MonkeyPatch, gpu: fborn
 def test_device_threads_run_with_a_short_switch_interval(mixed, monkeypatch):
     import sys
 
+    from fborn.core.switching import GPU_THREADS_SWITCH_INTERVAL
     from fborn.transforms import pmap as pmap_module
 
     seen = []
@@ -170,5 +171,5 @@ def test_device_threads_run_with_a_short_switch_interval(mixed, monkeypatch):
     x = np.ones((2, 3), np.float32)
     out = fborn.pmap(lambda a: lax.psum(a, "i"), axis_name="i", devices=mixed)(x)
     np.testing.assert_array_equal(np.asarray(out), np.full((2, 3), 2, np.float32))
-    assert seen and all(s <= pmap_module.GPU_THREADS_SWITCH_INTERVAL for s in seen)
+    assert seen and all(s <= GPU_THREADS_SWITCH_INTERVAL for s in seen)
     assert sys.getswitchinterval() == before
