@@ -338,6 +338,35 @@ def _read_back(values: Sequence[Any], device: Any
     return out, borrowed
 
 
+def _lockstep_collectives(eqns: Sequence[JaxprEqn], operands: Sequence[Sequence[Any]],
+                          gpus: Sequence[Any], exchange: Exchange) -> list[list[Any]]:
+    """Every GPU's results of the collective equations ``eqns`` (``operands[i]``: GPU ``i``'s
+    operands, None for ``axis_index``): operands read back GPU by GPU (all of them already
+    have their work queued), combined on the host (across processes too), uploaded."""
+    for eqn in eqns:
+        exchange.check(eqn.params)
+    hosts, borrowed = [], []
+    for gpu, args in zip(gpus, operands, strict=True):
+        got, lent = _read_back(args, gpu)
+        hosts.append(got)
+        borrowed += lent
+    results: list[list[Any]] = [[None] * len(eqns) for _ in gpus]
+    try:
+        for k, eqn in enumerate(eqns):
+            if eqn.primitive is coll.axis_index_p:
+                outs = [np.asarray(exchange.first + i, np.int32) for i in range(len(gpus))]
+            else:
+                stacked = np.stack([np.asarray(h[k]) for h in hosts])
+                outs = _combine(eqn.primitive, distributed.allgather(stacked), eqn.params,
+                                exchange.first, exchange.count)
+            aval = eqn.outvars[0].aval
+            for i, gpu in enumerate(gpus):
+                results[i][k] = _upload(np.asarray(outs[i], aval.dtype), aval, gpu)
+    finally:
+        SCRATCH.give(borrowed)
+    return results
+
+
 def _upload(host: np.ndarray, aval: ShapedArray, device: Any) -> Any:
     """``host`` as a GpuArray of ``aval`` on ``device`` (an opened GPU)."""
     from fborn.core.gpu_array import GpuArray
@@ -534,6 +563,44 @@ class SplitProgram:
             return [np.asarray(read(a)) for a in jaxpr.outvars]
         return [_to_device(read(a), a.aval, gpu) for a in jaxpr.outvars]
 
+    @property
+    def lockstep_ready(self) -> bool:
+        """Whether every step is a segment or a group of collectives (no host equation that
+        binds collectives under a device interpreter), so ``lockstep`` can run it."""
+        return all(isinstance(step, (_Segment, _Collectives)) for step in self.steps)
+
+    def lockstep(self, values: Sequence[Sequence[Any]], gpus: Sequence[Any],
+                 exchange: Exchange) -> list[list[Any]]:
+        """Run on several GPUs from this one thread: each segment is recorded on every GPU in
+        turn (the GPUs then work at the same time), each group of collectives reads every
+        GPU's operands back, combines them on the host and uploads the results. ``values[i]``
+        are GPU ``i``'s inputs; returns each GPU's outputs (GpuArrays)."""
+        jaxpr = self.closed.jaxpr
+        envs: list[dict[int, Any]] = []
+        for gpu, inputs in zip(gpus, values, strict=True):
+            env = {id(v): _to_device(np.asarray(x), v.aval, gpu)
+                   for v, x in zip(jaxpr.constvars, self.closed.consts, strict=True)}
+            env.update((id(v), x) for v, x in zip(jaxpr.invars, inputs, strict=True))
+            envs.append(env)
+
+        def read(env: dict[int, Any], a: Any) -> Any:
+            return a.value._value if isinstance(a, Literal) else env[id(a)]
+
+        for step in self.steps:
+            if isinstance(step, _Segment):
+                for gpu, env in zip(gpus, envs, strict=True):
+                    outs = step.run_gpu(gpu, [env[id(v)] for v in step.invars])
+                    env.update((id(v), x) for v, x in zip(step.outvars, outs, strict=True))
+            else:
+                operands = [[read(env, e.invars[0]) if e.invars else None for e in step.eqns]
+                            for env in envs]
+                results = _lockstep_collectives(step.eqns, operands, gpus, exchange)
+                for env, outs in zip(envs, results, strict=True):
+                    env.update((id(e.outvars[0]), x)
+                               for e, x in zip(step.eqns, outs, strict=True))
+        return [[_to_device(read(env, a), a.aval, gpu) for a in jaxpr.outvars]
+                for gpu, env in zip(gpus, envs, strict=True)]
+
     @staticmethod
     def _collectives(step: _Collectives, env: dict[int, Any], read: Callable[[Any], Any]
                      ) -> None:
@@ -602,6 +669,15 @@ def run_on_devices(jaxpr: ClosedJaxpr, values: Sequence[Any], *, axis_name: Any,
     host_program = _program_for(jaxpr) if None in gpus else None
     gpu_program = _gpu_program_for(jaxpr) if any(g is not None for g in gpus) else None
     exchange = Exchange(count, axis_name, axis_size)
+    if count > 1 and host_program is None and gpu_program.lockstep_ready:
+        env = extend_axis_env(axis_name, axis_size) if axis_name is not None else \
+            contextlib.nullcontext()
+        with env:
+            args = [[_to_device(vals[i], a, gpus[i])
+                     for vals, a in zip(per_input, jaxpr.in_avals, strict=True)]
+                    for i in range(count)]
+            return [list(outs) for outs in zip(*gpu_program.lockstep(args, gpus, exchange),
+                                               strict=True)]
     results: list[Any] = [None] * count
     errors: list[BaseException | None] = [None] * count
 

@@ -173,3 +173,40 @@ def test_device_threads_run_with_a_short_switch_interval(mixed, monkeypatch):
     np.testing.assert_array_equal(np.asarray(out), np.full((2, 3), 2, np.float32))
     assert seen and all(s <= GPU_THREADS_SWITCH_INTERVAL for s in seen)
     assert sys.getswitchinterval() == before
+
+
+def test_two_gpus_run_in_lockstep_from_one_thread(two_gpus, monkeypatch):
+    """Only GPU devices: one thread records each segment on every GPU and exchanges the
+    collectives' operands itself (no device threads); results as with numpy."""
+    import threading
+
+    from fborn.transforms import pmap as pmap_module
+
+    x = np.arange(16, dtype=np.float32).reshape(2, 4, 2)
+
+    def fun(a):
+        b = a * 2.0
+        return (lax.psum(b, "i") + 1.0, lax.all_gather(a, "i", axis=1),
+                lax.ppermute(a, "i", [(0, 1), (1, 0)]),
+                lax.psum_scatter(a, "i", scatter_dimension=0, tiled=True),
+                lax.axis_index("i"), lax.pmax(a, "i") - lax.pmean(b, "i"))
+
+    mapped = fborn.pmap(fun, axis_name="i", devices=two_gpus)
+    mapped(x)  # opens both GPUs (wgpu starts a polling thread per device) and compiles
+    lockstep = pmap_module.SplitProgram.lockstep
+    calls = []
+    monkeypatch.setattr(pmap_module.SplitProgram, "lockstep",
+                        lambda self, *a: calls.append(1) or lockstep(self, *a))
+    monkeypatch.setattr(threading.Thread, "start",
+                        lambda self: pytest.fail(f"a thread started: {self}"))
+    s, g, p, sc, idx, d = mapped(x)
+    monkeypatch.undo()
+    assert calls
+    np.testing.assert_array_equal(np.asarray(s), np.broadcast_to(2 * x.sum(0) + 1, x.shape))
+    np.testing.assert_array_equal(np.asarray(g), np.stack([np.stack(list(x), 1)] * 2))
+    np.testing.assert_array_equal(np.asarray(p), x[::-1])
+    np.testing.assert_array_equal(np.asarray(sc), x.sum(0).reshape(2, 2, 2))
+    assert np.asarray(idx).tolist() == [0, 1]
+    np.testing.assert_allclose(np.asarray(d), np.broadcast_to(x.max(0) - x.sum(0), x.shape))
+    assert [sh.device for sh in s.addressable_shards] == two_gpus
+    assert all(type(sh) is GpuArray for sh in s.shards)
