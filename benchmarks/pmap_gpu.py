@@ -45,9 +45,10 @@ def data(batch: int, steps: int, seed: int = 0) -> list[tuple[np.ndarray, np.nda
     return [(x, y)] * steps
 
 
-def pmap_throughput(devices: list[fborn.Device], batch: int, steps: int) -> float:
+def pmap_throughput(devices: list[fborn.Device], batch: int, steps: int,
+                    prefetch: bool = True) -> float:
     """Samples per second of the data-parallel step over ``devices``, batches uploaded ahead
-    by ``training.prefetch_to_devices``."""
+    by ``training.prefetch_to_devices`` (or, without ``prefetch``, by the step itself)."""
     count = len(devices)
     optimizer = optim.adam(1e-3)
     model = build_model(fborn.random.key(0))
@@ -57,8 +58,8 @@ def pmap_throughput(devices: list[fborn.Device], batch: int, steps: int) -> floa
     def run(batches: list[tuple[np.ndarray, np.ndarray]]) -> Any:
         nonlocal params, state
         loss = None
-        for x, y in training.prefetch_to_devices(
-                (dp.shard(b, count, count) for b in batches), devices):
+        shards = (dp.shard(b, count, count) for b in batches)
+        for x, y in training.prefetch_to_devices(shards, devices) if prefetch else shards:
             params, state, loss = step(params, state, x, y)
         return float(dp.unreplicate(loss))
 
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[4096, 16384])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--inline-uploads", action="store_true",
+                        help="each pmap call uploads its batch (no prefetching thread)")
     args = parser.parse_args(argv)
     from fborn.lowering.wgsl.device import adapter_infos
 
@@ -139,8 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for batch in args.batches:
         single = jit_throughput(devices[0], batch, args.steps)
-        one = pmap_throughput(devices[:1], batch, args.steps)
-        many = pmap_throughput(devices, batch, args.steps)
+        prefetch = not args.inline_uploads
+        one = pmap_throughput(devices[:1], batch, args.steps, prefetch)
+        many = pmap_throughput(devices, batch, args.steps, prefetch)
         print(f"| {batch} | {single:,.0f} | {one:,.0f} | {many:,.0f} | {many / one:.2f}x | "
               f"{many / one / n:.0%} |", flush=True)
     print(f"\npsum of {PSUM_ELEMENTS * 4 / 1e6:.0f} MB float32 across {n} GPUs (best of 5):")
