@@ -12,6 +12,7 @@ not copies. Renderers (numba, WGSL) print these.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,9 +127,9 @@ def row_major_strides(shape: tuple[int, ...] | list[int]) -> list[int]:
     return strides[::-1]
 
 
-def loads(exprs: list[Expr]) -> list[str]:
-    """The buffers that ``exprs`` load from, in first-seen order."""
-    seen: dict[str, None] = {}
+def nodes(exprs: list[Expr]) -> Iterator[Expr]:
+    """Every distinct node of the expression DAGs ``exprs``, each once, parents before their
+    children (depth first, in the order the children are named)."""
     stack = list(reversed(exprs))
     visited: set[int] = set()
     while stack:
@@ -136,13 +137,15 @@ def loads(exprs: list[Expr]) -> list[str]:
         if id(e) in visited:
             continue
         visited.add(id(e))
-        if isinstance(e, Load):
-            seen[e.buffer] = None
-        for child in ("x", "a", "b", "pred", "on_true", "on_false", "address"):
-            sub = getattr(e, child, None)
-            if isinstance(sub, Expr):
-                stack.append(sub)
-    return list(seen)
+        yield e
+        children = [getattr(e, c, None) for c in ("x", "a", "b", "pred", "on_true",
+                                                  "on_false", "address")]
+        stack += reversed([c for c in children if isinstance(c, Expr)])
+
+
+def loads(exprs: list[Expr]) -> list[str]:
+    """The buffers that ``exprs`` load from, in first-seen order."""
+    return list(dict.fromkeys(e.buffer for e in nodes(exprs) if isinstance(e, Load)))
 
 
 def terms_code(pairs: list[tuple[str, int]]) -> str:

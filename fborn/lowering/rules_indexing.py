@@ -32,6 +32,7 @@ from fborn.lowering.kernel_ir import (
     Select,
     index_add,
     index_const,
+    loads,
 )
 from fborn.lowering.schedule import LOWERINGS, Index, Lazy, Scheduler
 from fborn.primitives.indexing import GatherScatterMode, default_fill_value
@@ -174,25 +175,6 @@ def _gather(s: Scheduler, eqn: JaxprEqn) -> None:
 
 # --- writes: scatter routines ------------------------------------------------------------------
 
-def _loaded_buffers(exprs: list[Expr]) -> list[str]:
-    """Every buffer that ``exprs`` load from, in first-seen order."""
-    names: dict[str, None] = {}
-    stack = list(reversed(exprs))
-    seen: set[int] = set()
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, Load):
-            names[e.buffer] = None
-        for child in ("x", "a", "b", "pred", "on_true", "on_false", "address"):
-            sub = getattr(e, child, None)
-            if isinstance(sub, Expr):
-                stack.append(sub)
-    return list(names)
-
-
 def writable_operand(s: Scheduler, atom: Var | Literal) -> tuple[str, bool]:
     """``(buffer, copy)``: a buffer holding ``atom``'s value, and whether a statement that
     writes into it must copy it first. A lazy value that this statement alone reads (or that
@@ -217,7 +199,7 @@ def emit_scatter(s: Scheduler, eqn: JaxprEqn, combine: str, batch_shape: tuple[i
     base, copy = writable_operand(s, eqn.invars[0])
     name = s.new_buffer(out.shape, out.dtype)
     exprs = [e for e in starts if e is not None] + [value]
-    s.statements.append(Routine("scatter", [base, *_loaded_buffers(exprs)], [name], {
+    s.statements.append(Routine("scatter", [base, *loads(exprs)], [name], {
         "combine": combine, "shape": tuple(out.shape), "dtype": out.dtype,
         "batch_shape": tuple(batch_shape), "window": tuple(window), "starts": tuple(starts),
         "value": value, "bounds": bounds, "copy": copy,

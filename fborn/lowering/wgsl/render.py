@@ -57,6 +57,7 @@ from fborn.lowering.kernel_ir import (
     index_mul,
     linear_address,
     loads,
+    nodes,
 )
 from fborn.lowering.schedule import LoweringError
 from fborn.lowering.wgsl.mathlib import helper_source
@@ -479,14 +480,7 @@ def uses_f16(program_buffers: dict[str, BufferInfo], names: tuple[str, ...],
     """Whether a shader over ``names`` computing ``exprs`` needs ``enable f16;``."""
     if any(program_buffers[n].dtype == dtypes.float16 for n in names):
         return True
-    stack = list(exprs)
-    while stack:
-        e = stack.pop()
-        if e.dtype == dtypes.float16:
-            return True
-        stack += [getattr(e, c) for c in ("x", "a", "b", "pred", "on_true", "on_false",
-                                          "address") if isinstance(getattr(e, c, None), Expr)]
-    return False
+    return any(e.dtype == dtypes.float16 for e in nodes(list(exprs)))
 
 
 def shader(decls: list[str], helpers: set[str], body: list[str], f16: bool) -> str:
@@ -682,19 +676,11 @@ def _strides(e: Expr, axis: int) -> list[int | None]:
     """For each load in ``e``, how much its address grows when loop index ``axis`` grows by 1
     (None where the address is not affine in the loop indices)."""
     out: list[int | None] = []
-    stack = [e]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
+    for node in nodes([e]):
         if isinstance(node, Load):
             a0 = _eval_index(node.address, {})
             a1 = _eval_index(node.address, {axis: 1})
             out.append(None if a0 is None or a1 is None else a1 - a0)
-        stack += [getattr(node, c) for c in ("x", "a", "b", "pred", "on_true", "on_false",
-                                             "address") if isinstance(getattr(node, c, None), Expr)]
     return out
 
 
