@@ -231,3 +231,35 @@ def test_kernels_reading_other_rows_are_not_fused():
     for f, ref in cases:
         np.testing.assert_allclose(fborn.jit(f)(x), ref(x), rtol=1e-5, atol=1e-5)
 
+
+def _address(a) -> int:
+    return np.asarray(a).__array_interface__["data"][0]
+
+
+def test_large_outputs_are_recycled_only_once_dropped():
+    """Large outputs come from a pool: a buffer returns to it when the caller drops every
+    array and view of it, never while one is alive."""
+    f = fborn.jit(lambda v: (v * 2 + 1) * v - 0.5)
+    x = np.random.default_rng(3).random(1 << 21, dtype=np.float32)
+    y1 = f(x)
+    want = np.array(y1)
+    first = _address(y1)
+    view = np.asarray(y1)[::2]
+    del y1
+    y2 = f(x + 1)
+    y3 = f(y2)
+    addresses = {first, _address(y2), _address(y3)}
+    assert len(addresses) == 3
+    np.testing.assert_array_equal(view, want[::2])
+    np.testing.assert_array_equal(y3, np.array(f(np.array(y2))))
+    del view, y3
+    assert _address(f(x)) == first  # the pool keeps the first two buffers it made
+    y4 = f(x)
+    y5 = f(x)
+    assert _address(y4) == first and _address(y5) not in {first, _address(y2)}
+    np.testing.assert_array_equal(y4, want)
+    np.testing.assert_array_equal(y5, want)
+    pair = fborn.jit(lambda v: (v + 1, v * 2))
+    a, b = pair(x)
+    np.testing.assert_array_equal(a, x + 1)
+    np.testing.assert_array_equal(b, x * 2)

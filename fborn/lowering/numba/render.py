@@ -1,10 +1,12 @@
 """Render a kernel-IR ``Program`` as the source of one numba ``njit`` function.
 
-The function takes every input and constant buffer as a flat array and returns the output
-buffers. Loop nests become ``for`` loops (the outer one a ``prange`` when the work is large),
-expressions become straight-line scalar code with shared subexpressions computed once, and
-``Routine`` statements call BLAS through ``np.dot``. ``If``, ``While`` and ``Scan`` become
-native branches and loops inside the same function (a whole training loop is one call).
+The function takes every input and constant buffer (then the large outputs, see
+``pooled_outputs``) as a flat array and returns the output buffers. Loop nests become ``for``
+loops (the outer one a ``prange`` when the work is large; consecutive kernels over the same
+rows share it, see ``row_groups``), expressions become straight-line scalar code with shared
+subexpressions computed once, and ``Routine`` statements call BLAS through ``np.dot``. ``If``,
+``While`` and ``Scan`` become native branches and loops inside the same function (a whole
+training loop is one call).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from fborn.lowering.schedule import LoweringError
 
 PARALLEL_THRESHOLD = 1 << 16
 HUGE_PAGE_MIN_BYTES = 1 << 22  # fresh buffers this large get huge pages (numpy's threshold)
+POOLED_MIN_BYTES = 1 << 22  # outputs this large come from the caller's pool (see pool.py)
 BLAS_ROUTINES = {"dot_general", "conv_general_dilated"}
 FASTMATH = "{'contract', 'reassoc'}"  # keeps NaN and inf semantics; no 'afn': it lets LLVM
 # turn pow(x, float(n)) into __powisf2 calls that numba cannot link (a segfault); no 'arcp': it
@@ -348,6 +351,20 @@ def flat_subscript(names: list[str], shape: tuple[int, ...]) -> str:
     return offset if offset == "0" else f"np.uint64({offset})"
 
 
+def pooled_outputs(program: Program) -> list[str]:
+    """The outputs that the caller allocates and passes in after the inputs and constants,
+    in that order (``Executable`` takes them from an ``OutputPool``): each large buffer that
+    a top-level loop or reduce kernel fills completely."""
+    filled = {s.out for s in program.statements if isinstance(s, (LoopKernel, ReduceKernel))}
+    names: list[str] = []
+    for name in program.outputs:
+        info = program.buffers[name]
+        nbytes = info.size * np.dtype(info.dtype).itemsize
+        if name in filled and name not in names and nbytes >= POOLED_MIN_BYTES:
+            names.append(name)
+    return names
+
+
 @dataclass
 class _KernelPart:
     """A kernel printed for an outer loop shared with others: the lines before that loop
@@ -377,12 +394,13 @@ class Renderer:
                               for s in program.statements)
         self._ids = itertools.count()
         self._views: set[str] = set()
+        self.pooled = pooled_outputs(program)
 
     def render(self, name: str = "program") -> str:
         p = self.program
         for info in p.buffers.values():
             _check_dtype(info.dtype)
-        params = [*p.inputs, *p.constants]
+        params = [*p.inputs, *p.constants, *(f"{out}_out" for out in self.pooled)]
         body = self.lines
         self._statements(p.statements)
         outs = ", ".join(p.outputs) + ("," if len(p.outputs) == 1 else "")
@@ -441,6 +459,8 @@ class Renderer:
             self.lines += part.inside
 
     def _alloc_lines(self, name: str) -> list[str]:
+        if name in self.pooled:
+            return [f"    {name} = {name}_out"]
         info = self.program.buffers[name]
         lines = [f"    {name} = np.empty({info.size}, {np_type(info.dtype)})"]
         if info.size * np.dtype(info.dtype).itemsize >= HUGE_PAGE_MIN_BYTES:
