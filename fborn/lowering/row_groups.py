@@ -3,12 +3,16 @@
 A softmax is three kernels over the rows of its input (a max, a sum of exponentials, the
 quotients); each reads only the row of the previous ones' results that it computes. Run as
 one loop over the rows, the row is read from cache instead of memory by the later kernels, and
-a parallel loop synchronizes its threads once instead of three times.
+a parallel loop synchronizes its threads once instead of three times. Within a group, a loop
+kernel may also read back an expensive value that an earlier reduce kernel computed for the
+same element, stored in the loop kernel's own output (``row_reuses``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 from fborn.lowering.kernel_ir import (
     INDEX,
@@ -21,6 +25,8 @@ from fborn.lowering.kernel_ir import (
     Program,
     ReduceKernel,
     Statement,
+    Unary,
+    linear_address,
 )
 
 Kernel = LoopKernel | ReduceKernel
@@ -121,3 +127,99 @@ def _linear(e: Expr) -> tuple[dict[int, int], int] | None:
         return None
     (terms, scale), factor = (a, b[1]) if not b[0] else (b, a[1])
     return {axis: k * factor for axis, k in terms.items()}, scale * factor
+
+
+# Elementwise operations cheap enough to recompute rather than store and reload.
+_CHEAP = {"neg", "abs", "not", "stop_gradient", "bitcast", "floor", "ceil", "sign", "square"}
+
+
+@dataclass(frozen=True)
+class RowReuse:
+    """In a row group, the reduce kernel ``reduce`` stores the values of ``expr`` into the
+    output of the loop kernel ``loop`` (same loop shape), which then computes ``value``:
+    its own value reading ``expr`` back from its output instead of recomputing it."""
+
+    reduce: int
+    loop: int
+    expr: Expr
+    value: Expr
+
+
+def row_reuses(group: list[Kernel], program: Program) -> list[RowReuse]:
+    """A softmax computes ``exp(x - max)`` for its sum and again for its quotients: the second
+    kernel can store each exponential into the row of the output, and the third divide it in
+    place. At most one reuse per loop kernel, of its largest expensive subexpression that an
+    earlier reduce kernel over the same loop shape computes inside its reduced loops."""
+    reuses: list[RowReuse] = []
+    for j, k in enumerate(group):
+        if not isinstance(k, LoopKernel) or program.buffers[k.out].dtype != k.value.dtype:
+            continue
+        for i, r in enumerate(group[:j]):
+            expr = _shared(k, r) if isinstance(r, ReduceKernel) else None
+            if expr is not None:
+                here = Load(k.out, linear_address(tuple(LoopIndex(a) for a in
+                                                        range(len(k.shape))), k.shape),
+                            expr.dtype)
+                reuses.append(RowReuse(i, j, expr, _substitute(k.value, expr, here)))
+                break
+    return reuses
+
+
+def _shared(k: LoopKernel, r: ReduceKernel) -> Expr | None:
+    """The largest expensive subexpression of ``k.value`` that ``r.value`` also computes and
+    that varies along ``r``'s reduced axes, when both loop over the same shape."""
+    if loop_shape(r) != k.shape:
+        return None
+    theirs = set(_nodes(r.value))
+    first_reduced = len(r.out_shape)
+    for node in _nodes(k.value):  # parents before children
+        if node in theirs and node.dtype == k.value.dtype and _expensive(node) and any(
+                a >= first_reduced for a in _axes(node)):
+            return node
+    return None
+
+
+def _children(e: Expr) -> list[Expr]:
+    return [c for c in (getattr(e, f, None) for f in
+                        ("x", "a", "b", "pred", "on_true", "on_false", "address"))
+            if isinstance(c, Expr)]
+
+
+def _nodes(e: Expr) -> list[Expr]:
+    """The nodes of DAG ``e`` (each object once), breadth first: a node before its
+    children."""
+    order, seen, queue = [], {id(e)}, [e]
+    while queue:
+        node = queue.pop(0)
+        order.append(node)
+        for c in _children(node):
+            if id(c) not in seen:
+                seen.add(id(c))
+                queue.append(c)
+    return order
+
+
+def _expensive(e: Expr) -> bool:
+    return any(isinstance(n, Unary) and n.op not in _CHEAP for n in _nodes(e))
+
+
+def _axes(e: Expr) -> set[int]:
+    return {n.axis for n in _nodes(e) if isinstance(n, LoopIndex)}
+
+
+def _substitute(e: Expr, old: Expr, new: Expr) -> Expr:
+    """``e`` with every occurrence of ``old`` replaced by ``new``."""
+    memo: dict[Expr, Expr] = {}
+
+    def walk(node: Expr) -> Expr:
+        if node == old:
+            return new
+        hit = memo.get(node)
+        if hit is None:
+            changes = {f: walk(c) for f in ("x", "a", "b", "pred", "on_true", "on_false",
+                                             "address")
+                       if isinstance(c := getattr(node, f, None), Expr)}
+            hit = memo[node] = dataclasses.replace(node, **changes) if changes else node
+        return hit
+
+    return walk(e)

@@ -214,11 +214,15 @@ def test_row_kernels_share_one_loop_and_keep_nan_inf_semantics():
     x[2] = -np.inf
     x[3, 5] = np.inf
     x[4, :3] = -np.inf
-    assert fborn.jit(_softmax).lower(x).as_text().count("prange(") == 1
+    text = fborn.jit(_softmax).lower(x).as_text()
+    assert text.count("prange(") == 1 and text.count("exp_f32(") == 1  # exp stored, reused
     for view in (x, x[::2, ::3], x.T[:, :200], np.ones((0, 5), np.float32),
                  np.ones((5, 0), np.float32)):
         np.testing.assert_allclose(fborn.jit(_softmax)(view), _softmax_ref(view), rtol=2e-6,
                                    atol=1e-7)
+    half = x.astype(np.float16)
+    np.testing.assert_allclose(np.asarray(fborn.jit(_softmax)(half), np.float32),
+                               np.asarray(_softmax(half), np.float32), rtol=2e-3, atol=1e-6)
 
 
 def test_kernels_reading_other_rows_are_not_fused():

@@ -40,7 +40,14 @@ from fborn.lowering.kernel_ir import (
     While,
     is_small_nonnegative,
 )
-from fborn.lowering.row_groups import Kernel, loop_shape, out_shape, row_groups
+from fborn.lowering.row_groups import (
+    Kernel,
+    RowReuse,
+    loop_shape,
+    out_shape,
+    row_groups,
+    row_reuses,
+)
 from fborn.lowering.schedule import LoweringError
 
 PARALLEL_THRESHOLD = 1 << 16
@@ -437,15 +444,18 @@ class Renderer:
         """Print kernels that share their outer loop (see ``row_groups``) as one loop nest:
         each iteration of the outer loop runs every kernel's part for that row in turn."""
         shared = len(group) > 1
+        reuses = row_reuses(group, self.program) if shared else []
         parts = []
         for j, k in enumerate(group):
             part = _KernelPart(before=self._alloc_lines(k.out))
             if _size(k):
                 tag = str(j) if shared else ""
                 if isinstance(k, LoopKernel):
-                    self._loop_part(k, part, tag, "o0" if shared else "i0")
+                    value = next((u.value for u in reuses if u.loop == j), k.value)
+                    self._loop_part(k, part, tag, "o0" if shared else "i0", value)
                 else:
-                    self._reduce_part(k, part, tag)
+                    self._reduce_part(k, part, tag,
+                                      [(u, group[u.loop]) for u in reuses if u.reduce == j])
             parts.append(part)
         for part in parts:
             self.lines += part.before
@@ -470,23 +480,27 @@ class Renderer:
     def _alloc(self, name: str) -> None:
         self.lines += self._alloc_lines(name)
 
-    def _loop_part(self, k: LoopKernel, part: _KernelPart, tag: str, outer: str) -> None:
-        """``part`` of ``k`` inside its outer loop (over ``outer``); all of it if 0-d."""
+    def _loop_part(self, k: LoopKernel, part: _KernelPart, tag: str, outer: str,
+                   value: Expr) -> None:
+        """``part`` of ``k`` computing ``value`` (``k.value`` or a ``RowReuse`` of it) inside
+        its outer loop (over ``outer``); all of it if 0-d."""
         n = len(k.shape)
         names = [outer, *(f"i{d}" for d in range(1, n))][:n]
         body = HoistingBody(_indents(n + 1), names, list(range(1, n + 1)),
                             f"v{tag}_{{}}" if tag else "v{}")
-        value = body.emit(k.value)
+        code = body.emit(value)
         part.before += body.buckets[0]
         if n:
             part.inside += body.buckets[1]
             nested_loops(part.inside, body, k.shape[1:], names[1:], 2, False)
-        store = half_store(self.program.buffers[k.out].dtype, value)
+        store = half_store(self.program.buffers[k.out].dtype, code)
         part.inside.append(f"{body.indents[n]}{k.out}[{flat_subscript(names, k.shape)}] = "
                            f"{store}")
 
-    def _reduce_part(self, k: ReduceKernel, part: _KernelPart, tag: str) -> None:
-        """``part`` of ``k`` inside its outer loop (over ``o0``); all of it if 0-d."""
+    def _reduce_part(self, k: ReduceKernel, part: _KernelPart, tag: str,
+                     stores: list[tuple[RowReuse, LoopKernel]]) -> None:
+        """``part`` of ``k`` inside its outer loop (over ``o0``); all of it if 0-d. It also
+        stores the values of each ``RowReuse`` in ``stores`` into its loop kernel's output."""
         n_out, n_red = len(k.out_shape), len(k.red_shape)
         out_names = [f"o{d}" for d in range(n_out)]
         red_names = [f"r{d}" for d in range(n_red)]
@@ -512,6 +526,10 @@ class Renderer:
         nested_loops(lines, body, k.red_shape, red_names, n_out + 1, False)
         lines += _combine(k.op, value, body.indents[depth], k.dtype, red_names, k.red_shape,
                           acc, best)
+        for reuse, target in stores:
+            kept = half_store(self.program.buffers[target.out].dtype, body.names[reuse.expr])
+            lines.append(f"{body.indents[depth]}{target.out}["
+                         f"{flat_subscript(out_names + red_names, target.shape)}] = {kept}")
         result = f"{np_type(k.index_dtype)}({best})" if is_arg else half_store(
             self.program.buffers[k.out].dtype, acc)
         lines.append(f"{indent}{k.out}[{flat_subscript(out_names, k.out_shape)}] = {result}")
