@@ -108,6 +108,35 @@ def index_mul(a: Expr, k: int) -> Expr:
     return Binary("mul", a, index_const(k), INDEX)
 
 
+def is_small_nonnegative(e: Expr) -> bool:
+    """Whether integer expression ``e`` provably lies in ``[0, 2**63)`` (index arithmetic never
+    overflows int64): such an address may be used as an unsigned index, which needs no
+    negative-index wraparound (a wraparound turns a vectorized load into a gather)."""
+    if isinstance(e, Const):
+        return 0 <= int(e.value) < 1 << 63
+    if isinstance(e, LoopIndex) or e.dtype == np.bool_ or (e.dtype.kind == "u"
+                                                           and e.dtype.itemsize < 8):
+        return True
+    if isinstance(e, Cast):
+        return e.dtype.kind in "iu" and e.x.dtype.kind in "iub" and is_small_nonnegative(e.x)
+    if isinstance(e, Select):
+        return is_small_nonnegative(e.on_true) and is_small_nonnegative(e.on_false)
+    if isinstance(e, Binary):
+        return _binary_small_nonnegative(e)
+    return False
+
+
+def _binary_small_nonnegative(e: Binary) -> bool:
+    a, b = is_small_nonnegative(e.a), is_small_nonnegative(e.b)
+    if e.op in ("add", "mul", "floordiv", "mod"):
+        return a and b
+    if e.op == "max":
+        return a or b
+    if e.op == "min":  # unsigned operands are >= 0; one operand below 2**63 bounds the result
+        return (a or b) and all(x.dtype.kind in "ub" or ok for x, ok in ((e.a, a), (e.b, b)))
+    return False
+
+
 def linear_address(index: tuple[Expr, ...], shape: tuple[int, ...]) -> Expr:
     """The row-major flat address of ``index`` in an array of ``shape``."""
     address: Expr = index_const(0)

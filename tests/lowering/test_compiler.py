@@ -166,3 +166,104 @@ def test_vectorized_float32_math_accuracy():
     finite = np.isfinite(x)
     assert np.max(np.abs(tanh[finite] - np.tanh(x[finite].astype(np.float64)))) < 2.5e-7
     assert np.isnan(tanh[-1]) and tanh[-3] == 1.0 and tanh[-2] == -1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_float_max_min_reductions_propagate_nan_and_order_zeros_like_jax(dtype):
+    """Vectorized max/min reductions: a NaN anywhere in a row gives NaN, all -inf rows give
+    -inf, -0 < +0 (as XLA), zero-size reductions give the identity; any input layout."""
+    with fborn.config.override(enable_x64=True):
+        x = np.random.default_rng(0).standard_normal((300, 520)).astype(dtype)
+        x[3, 0] = x[4, 519] = x[5, 17] = np.nan
+        x[6] = -np.inf
+        x[7] = np.inf
+        x[8] = 0.0
+        x[8, 100] = -0.0
+        x[9] = -0.0
+        x[10, :5] = np.nan
+        for view in (x, x[:, ::3], x.T[::2].T, x[::-1]):
+            for op, ref in ((fnp.max, np.max), (fnp.min, np.min)):
+                got = np.asarray(fborn.jit(lambda v, op=op: op(v, axis=1))(view))
+                np.testing.assert_array_equal(got, ref(view, axis=1))
+                assert got.dtype == view.dtype
+        assert not np.signbit(np.asarray(fborn.jit(lambda v: fnp.max(v, axis=1))(x))[8])
+        assert np.signbit(np.asarray(fborn.jit(lambda v: fnp.min(v, axis=1))(x))[8])
+        empty = np.ones((4, 0), dtype)
+        np.testing.assert_array_equal(fborn.jit(lambda v: fborn.lax.reduce_max(v, (1,)))(empty),
+                                      np.full(4, -np.inf, dtype))
+        np.testing.assert_array_equal(fborn.jit(lambda v: fborn.lax.reduce_min(v, (1,)))(empty),
+                                      np.full(4, np.inf, dtype))
+
+
+def _softmax(x):
+    e = fnp.exp(x - fnp.max(x, axis=-1, keepdims=True, initial=-np.inf))
+    return e / fnp.sum(e, axis=-1, keepdims=True)
+
+
+def _softmax_ref(x):
+    with np.errstate(invalid="ignore"):
+        e = np.exp(x - np.max(x, axis=-1, keepdims=True, initial=-np.inf))
+        return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def test_row_kernels_share_one_loop_and_keep_nan_inf_semantics():
+    """A softmax's three kernels run in one parallel loop over the rows; rows with NaN, all
+    -inf or +inf give NaN as in JAX; empty and strided inputs work."""
+    x = np.random.default_rng(1).standard_normal((256, 300)).astype(np.float32)
+    x[1, 7] = np.nan
+    x[2] = -np.inf
+    x[3, 5] = np.inf
+    x[4, :3] = -np.inf
+    text = fborn.jit(_softmax).lower(x).as_text()
+    assert text.count("prange(") == 1 and text.count("exp_f32(") == 1  # exp stored, reused
+    for view in (x, x[::2, ::3], x.T[:, :200], np.ones((0, 5), np.float32),
+                 np.ones((5, 0), np.float32)):
+        np.testing.assert_allclose(fborn.jit(_softmax)(view), _softmax_ref(view), rtol=2e-6,
+                                   atol=1e-7)
+    half = x.astype(np.float16)
+    np.testing.assert_allclose(np.asarray(fborn.jit(_softmax)(half), np.float32),
+                               np.asarray(_softmax(half), np.float32), rtol=2e-3, atol=1e-6)
+
+
+def test_kernels_reading_other_rows_are_not_fused():
+    """A kernel that reads another row (or column) of an earlier result runs after it."""
+    x = np.random.default_rng(2).standard_normal((300, 300)).astype(np.float32)
+    cases = [(lambda v: v - fnp.max(v, axis=1)[::-1, None], lambda v: v - v.max(1)[::-1, None]),
+             (lambda v: v - fnp.max(v, axis=0), lambda v: v - v.max(0)),
+             (lambda v: v * fnp.sum(v, axis=1)[fnp.arange(300) // 2, None],
+              lambda v: v * v.sum(1)[np.arange(300) // 2, None])]
+    for f, ref in cases:
+        np.testing.assert_allclose(fborn.jit(f)(x), ref(x), rtol=1e-5, atol=1e-5)
+
+
+def _address(a) -> int:
+    return np.asarray(a).__array_interface__["data"][0]
+
+
+def test_large_outputs_are_recycled_only_once_dropped():
+    """Large outputs come from a pool: a buffer returns to it when the caller drops every
+    array and view of it, never while one is alive."""
+    f = fborn.jit(lambda v: (v * 2 + 1) * v - 0.5)
+    x = np.random.default_rng(3).random(1 << 21, dtype=np.float32)
+    y1 = f(x)
+    want = np.array(y1)
+    first = _address(y1)
+    view = np.asarray(y1)[::2]
+    del y1
+    y2 = f(x + 1)
+    y3 = f(y2)
+    addresses = {first, _address(y2), _address(y3)}
+    assert len(addresses) == 3
+    np.testing.assert_array_equal(view, want[::2])
+    np.testing.assert_array_equal(y3, np.array(f(np.array(y2))))
+    del view, y3
+    assert _address(f(x)) == first  # the pool keeps the first two buffers it made
+    y4 = f(x)
+    y5 = f(x)
+    assert _address(y4) == first and _address(y5) not in {first, _address(y2)}
+    np.testing.assert_array_equal(y4, want)
+    np.testing.assert_array_equal(y5, want)
+    pair = fborn.jit(lambda v: (v + 1, v * 2))
+    a, b = pair(x)
+    np.testing.assert_array_equal(a, x + 1)
+    np.testing.assert_array_equal(b, x * 2)

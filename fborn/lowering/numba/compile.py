@@ -30,7 +30,8 @@ import fborn.lowering.rules_indexing  # noqa: F401
 import fborn.lowering.rules_misc  # noqa: F401
 from fborn.core.jaxpr import ClosedJaxpr, PerJaxpr
 from fborn.lowering.kernel_ir import Program
-from fborn.lowering.numba.render import HALF_DTYPES, render
+from fborn.lowering.numba.pool import OutputPool
+from fborn.lowering.numba.render import HALF_DTYPES, pooled_outputs, render
 from fborn.lowering.passes import optimize
 from fborn.lowering.schedule import schedule
 
@@ -112,7 +113,8 @@ def compile_source(source: str, purge: bool = False) -> Callable[..., Any]:
 
 
 class Executable:
-    """A compiled jaxpr: call it with numpy arrays, get numpy arrays (in the jaxpr's shapes)."""
+    """A compiled jaxpr: call it with numpy arrays, get numpy arrays (in the jaxpr's shapes).
+    Its large outputs are buffers of its ``pools``, recycled once the caller drops them."""
 
     def __init__(self, closed: ClosedJaxpr):
         self.jaxpr = optimize(closed)
@@ -122,6 +124,7 @@ class Executable:
         self.constants = [_flat_input(c) for c in self.program.constants.values()]
         self.out_shapes = [self.program.buffers[o].shape for o in self.program.outputs]
         self.out_dtypes = [self.program.buffers[o].dtype for o in self.program.outputs]
+        self.pools = [_pool_for(self.program, name) for name in pooled_outputs(self.program)]
         self._dump = os.environ.get("FBORN_DUMP_KERNELS") == "1"
         self._first = True
 
@@ -130,7 +133,7 @@ class Executable:
         if self._first:
             outs = self._first_call(flat)
         else:
-            outs = self.fn(*flat, *self.constants)
+            outs = self.fn(*flat, *self.constants, *[pool.take() for pool in self.pools])
         return [o.reshape(shape) if o.dtype == dtype else o.view(dtype).reshape(shape)
                 for o, shape, dtype in zip(outs, self.out_shapes, self.out_dtypes, strict=True)]
 
@@ -138,16 +141,23 @@ class Executable:
         """Call (and so compile) the program; rebuild an unreadable disk cache entry once."""
         start = time.perf_counter()
         try:
-            outs = self.fn(*flat, *self.constants)
+            outs = self.fn(*flat, *self.constants, *[pool.take() for pool in self.pools])
         except (pickle.UnpicklingError, EOFError, OSError, ImportError, ValueError):
             self.fn = compile_source(self.source, purge=True)
-            outs = self.fn(*flat, *self.constants)
+            outs = self.fn(*flat, *self.constants, *[pool.take() for pool in self.pools])
         if self._dump:
             print(self.source, file=sys.stderr)
             print(f"# first call (compile + run): {time.perf_counter() - start:.3f} s",
                   file=sys.stderr)
         self._first = False
         return outs
+
+
+def _pool_for(program: Program, name: str) -> OutputPool:
+    """The pool of output buffer ``name`` (16-bit floats are stored as uint16 bits)."""
+    info = program.buffers[name]
+    storage = np.uint16 if info.dtype in HALF_DTYPES else info.dtype
+    return OutputPool(info.size, storage)
 
 
 def _flat_input(a: np.ndarray) -> np.ndarray:

@@ -1,10 +1,12 @@
 """Render a kernel-IR ``Program`` as the source of one numba ``njit`` function.
 
-The function takes every input and constant buffer as a flat array and returns the output
-buffers. Loop nests become ``for`` loops (the outer one a ``prange`` when the work is large),
-expressions become straight-line scalar code with shared subexpressions computed once, and
-``Routine`` statements call BLAS through ``np.dot``. ``If``, ``While`` and ``Scan`` become
-native branches and loops inside the same function (a whole training loop is one call).
+The function takes every input and constant buffer (then the large outputs, see
+``pooled_outputs``) as a flat array and returns the output buffers. Loop nests become ``for``
+loops (the outer one a ``prange`` when the work is large; consecutive kernels over the same
+rows share it, see ``row_groups``), expressions become straight-line scalar code with shared
+subexpressions computed once, and ``Routine`` statements call BLAS through ``np.dot``. ``If``,
+``While`` and ``Scan`` become native branches and loops inside the same function (a whole
+training loop is one call).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,11 +38,21 @@ from fborn.lowering.kernel_ir import (
     Statement,
     Unary,
     While,
+    is_small_nonnegative,
+)
+from fborn.lowering.row_groups import (
+    Kernel,
+    RowReuse,
+    loop_shape,
+    out_shape,
+    row_groups,
+    row_reuses,
 )
 from fborn.lowering.schedule import LoweringError
 
 PARALLEL_THRESHOLD = 1 << 16
 HUGE_PAGE_MIN_BYTES = 1 << 22  # fresh buffers this large get huge pages (numpy's threshold)
+POOLED_MIN_BYTES = 1 << 22  # outputs this large come from the caller's pool (see pool.py)
 BLAS_ROUTINES = {"dot_general", "conv_general_dilated"}
 FASTMATH = "{'contract', 'reassoc'}"  # keeps NaN and inf semantics; no 'afn': it lets LLVM
 # turn pow(x, float(n)) into __powisf2 calls that numba cannot link (a segfault); no 'arcp': it
@@ -167,7 +180,10 @@ class _Body:
         if isinstance(e, LoopIndex):
             return self.loop_vars[e.axis]
         if isinstance(e, Load):
-            return half_load(e.dtype, f"{e.buffer}[{self.emit(e.address)}]")
+            address = self.emit(e.address)
+            if not isinstance(e.address, Const) and is_small_nonnegative(e.address):
+                address = f"np.uint64({address})"
+            return half_load(e.dtype, f"{e.buffer}[{address}]")
         if isinstance(e, Cast):
             _check_dtype(e.dtype)
             x = self.emit(e.x)
@@ -335,6 +351,45 @@ def flat_offset(names: list[str], shape: tuple[int, ...]) -> str:
     return " + ".join(reversed(terms)) or "0"
 
 
+def flat_subscript(names: list[str], shape: tuple[int, ...]) -> str:
+    """``flat_offset`` as an unsigned subscript (loop variables are never negative, and an
+    unsigned index needs no wraparound, which would keep the loop from vectorizing)."""
+    offset = flat_offset(names, shape)
+    return offset if offset == "0" else f"np.uint64({offset})"
+
+
+def pooled_outputs(program: Program) -> list[str]:
+    """The outputs that the caller allocates and passes in after the inputs and constants,
+    in that order (``Executable`` takes them from an ``OutputPool``): each large buffer that
+    a top-level loop or reduce kernel fills completely."""
+    filled = {s.out for s in program.statements if isinstance(s, (LoopKernel, ReduceKernel))}
+    names: list[str] = []
+    for name in program.outputs:
+        info = program.buffers[name]
+        nbytes = info.size * np.dtype(info.dtype).itemsize
+        if name in filled and name not in names and nbytes >= POOLED_MIN_BYTES:
+            names.append(name)
+    return names
+
+
+@dataclass
+class _KernelPart:
+    """A kernel printed for an outer loop shared with others: the lines before that loop
+    (allocation, loop-invariant values) and those inside it (its outer index is ``o0``, or
+    ``i0`` for a loop kernel on its own)."""
+
+    before: list[str] = field(default_factory=list)
+    inside: list[str] = field(default_factory=list)
+
+
+def _size(k: Kernel) -> int:
+    return math.prod(out_shape(k))
+
+
+def _work(k: Kernel) -> int:
+    return _size(k) * max(math.prod(loop_shape(k)[len(out_shape(k)):]), 1)
+
+
 class Renderer:
     """Prints a Program; ``uses_prange`` tells whether to compile with ``parallel=True``."""
 
@@ -346,15 +401,15 @@ class Renderer:
                               for s in program.statements)
         self._ids = itertools.count()
         self._views: set[str] = set()
+        self.pooled = pooled_outputs(program)
 
     def render(self, name: str = "program") -> str:
         p = self.program
         for info in p.buffers.values():
             _check_dtype(info.dtype)
-        params = [*p.inputs, *p.constants]
+        params = [*p.inputs, *p.constants, *(f"{out}_out" for out in self.pooled)]
         body = self.lines
-        for stmt in p.statements:
-            self._statement(stmt)
+        self._statements(p.statements)
         outs = ", ".join(p.outputs) + ("," if len(p.outputs) == 1 else "")
         parallel = "True" if self.uses_prange else "False"
         header = [
@@ -385,52 +440,99 @@ class Renderer:
         self.uses_prange = self.uses_prange or use
         return use
 
-    def _loop_kernel(self, k: LoopKernel) -> None:
-        self._alloc(k.out)
-        names = [f"i{d}" for d in range(len(k.shape))]
-        size = math.prod(k.shape)
-        if size == 0:
-            return
-        n = len(k.shape)
-        body = HoistingBody(_indents(n + 1), names, list(range(1, n + 1)))
-        value = body.emit(k.value)
-        self.lines += body.buckets[0]
-        nested_loops(self.lines, body, k.shape, names, 1, self._parallel(k.shape, size))
-        store = half_store(self.program.buffers[k.out].dtype, value)
-        self.lines.append(f"{body.indents[n]}{k.out}[{flat_offset(names, k.shape)}] = {store}")
+    def _kernels(self, group: list[Kernel]) -> None:
+        """Print kernels that share their outer loop (see ``row_groups``) as one loop nest:
+        each iteration of the outer loop runs every kernel's part for that row in turn."""
+        shared = len(group) > 1
+        reuses = row_reuses(group, self.program) if shared else []
+        parts = []
+        for j, k in enumerate(group):
+            part = _KernelPart(before=self._alloc_lines(k.out))
+            if _size(k):
+                tag = str(j) if shared else ""
+                if isinstance(k, LoopKernel):
+                    value = next((u.value for u in reuses if u.loop == j), k.value)
+                    self._loop_part(k, part, tag, "o0" if shared else "i0", value)
+                else:
+                    self._reduce_part(k, part, tag,
+                                      [(u, group[u.loop]) for u in reuses if u.reduce == j])
+            parts.append(part)
+        for part in parts:
+            self.lines += part.before
+        live = [k for k in group if _size(k)]
+        if live and out_shape(live[0]):
+            outer = out_shape(live[0])[0]
+            var = "o0" if shared or isinstance(live[0], ReduceKernel) else "i0"
+            _loop_line(self.lines, "    ", var, outer,
+                       self._parallel((outer,), sum(_work(k) for k in live)))
+        for part in parts:
+            self.lines += part.inside
 
-    def _reduce_kernel(self, k: ReduceKernel) -> None:
-        self._alloc(k.out)
-        out_names = [f"o{d}" for d in range(len(k.out_shape))]
-        red_names = [f"r{d}" for d in range(len(k.red_shape))]
-        if math.prod(k.out_shape) == 0:
-            return
-        work = math.prod(k.out_shape) * max(math.prod(k.red_shape), 1)
+    def _alloc_lines(self, name: str) -> list[str]:
+        if name in self.pooled:
+            return [f"    {name} = {name}_out"]
+        info = self.program.buffers[name]
+        lines = [f"    {name} = np.empty({info.size}, {np_type(info.dtype)})"]
+        if info.size * np.dtype(info.dtype).itemsize >= HUGE_PAGE_MIN_BYTES:
+            lines.append(f"    rt.advise_huge_pages({name})")
+        return lines
+
+    def _alloc(self, name: str) -> None:
+        self.lines += self._alloc_lines(name)
+
+    def _loop_part(self, k: LoopKernel, part: _KernelPart, tag: str, outer: str,
+                   value: Expr) -> None:
+        """``part`` of ``k`` computing ``value`` (``k.value`` or a ``RowReuse`` of it) inside
+        its outer loop (over ``outer``); all of it if 0-d."""
+        n = len(k.shape)
+        names = [outer, *(f"i{d}" for d in range(1, n))][:n]
+        body = HoistingBody(_indents(n + 1), names, list(range(1, n + 1)),
+                            f"v{tag}_{{}}" if tag else "v{}")
+        code = body.emit(value)
+        part.before += body.buckets[0]
+        if n:
+            part.inside += body.buckets[1]
+            nested_loops(part.inside, body, k.shape[1:], names[1:], 2, False)
+        store = half_store(self.program.buffers[k.out].dtype, code)
+        part.inside.append(f"{body.indents[n]}{k.out}[{flat_subscript(names, k.shape)}] = "
+                           f"{store}")
+
+    def _reduce_part(self, k: ReduceKernel, part: _KernelPart, tag: str,
+                     stores: list[tuple[RowReuse, LoopKernel]]) -> None:
+        """``part`` of ``k`` inside its outer loop (over ``o0``); all of it if 0-d. It also
+        stores the values of each ``RowReuse`` in ``stores`` into its loop kernel's output."""
         n_out, n_red = len(k.out_shape), len(k.red_shape)
+        out_names = [f"o{d}" for d in range(n_out)]
+        red_names = [f"r{d}" for d in range(n_red)]
         depth = n_out + n_red
         # An empty reduction never runs its body: then nothing may be hoisted out of it.
         body = HoistingBody(_indents(depth + 1), out_names + red_names,
-                            list(range(1, depth + 1)),
+                            list(range(1, depth + 1)), f"v{tag}_{{}}" if tag else "v{}",
                             min_level=depth if math.prod(k.red_shape) == 0 else 0)
         value = body.emit(k.value)
-        self.lines += body.buckets[0]
-        nested_loops(self.lines, body, k.out_shape, out_names, 1,
-                     self._parallel(k.out_shape, work))
+        part.before += body.buckets[0]
+        lines = part.inside
+        if n_out:
+            lines += body.buckets[1]
+            nested_loops(lines, body, k.out_shape[1:], out_names[1:], 2, False)
         indent = body.indents[n_out]
-        acc_type = value_type(k.dtype)
+        acc, best = f"acc{tag}", f"best{tag}"
         init = _reduce_init(k.op, k.dtype)
-        self.lines.append(f"{indent}acc = {acc_type}({init})" if k.op not in ("and", "or")
-                          else f"{indent}acc = {init}")
+        lines.append(f"{indent}{acc} = {value_type(k.dtype)}({init})"
+                     if k.op not in ("and", "or") else f"{indent}{acc} = {init}")
         is_arg = k.op in ("argmax", "argmin")
         if is_arg:
-            self.lines.append(f"{indent}best = 0")
-        nested_loops(self.lines, body, k.red_shape, red_names, n_out + 1, False)
-        inner = body.indents[depth]
-        self.lines += _combine(k.op, value, inner, k.dtype, red_names, k.red_shape)
-        result = half_store(self.program.buffers[k.out].dtype, "acc")
-        if is_arg:
-            result = f"{np_type(k.index_dtype)}(best)"
-        self.lines.append(f"{indent}{k.out}[{flat_offset(out_names, k.out_shape)}] = {result}")
+            lines.append(f"{indent}{best} = 0")
+        nested_loops(lines, body, k.red_shape, red_names, n_out + 1, False)
+        lines += _combine(k.op, value, body.indents[depth], k.dtype, red_names, k.red_shape,
+                          acc, best)
+        for reuse, target in stores:
+            kept = half_store(self.program.buffers[target.out].dtype, body.names[reuse.expr])
+            lines.append(f"{body.indents[depth]}{target.out}["
+                         f"{flat_subscript(out_names + red_names, target.shape)}] = {kept}")
+        result = f"{np_type(k.index_dtype)}({best})" if is_arg else half_store(
+            self.program.buffers[k.out].dtype, acc)
+        lines.append(f"{indent}{k.out}[{flat_subscript(out_names, k.out_shape)}] = {result}")
 
     def _routine(self, r: Routine) -> None:
         emit = ROUTINES.get(r.kind)
@@ -446,10 +548,8 @@ class Renderer:
         self.lines += lines
 
     def _statement(self, stmt: Statement) -> None:
-        if isinstance(stmt, LoopKernel):
-            self._loop_kernel(stmt)
-        elif isinstance(stmt, ReduceKernel):
-            self._reduce_kernel(stmt)
+        if isinstance(stmt, (LoopKernel, ReduceKernel)):
+            self._kernels([stmt])
         elif isinstance(stmt, Routine):
             self._routine(stmt)
         elif isinstance(stmt, If):
@@ -470,8 +570,11 @@ class Renderer:
         return ["    " + line for line in inner] or ["        pass"]
 
     def _statements(self, statements: list[Statement]) -> None:
-        for stmt in statements:
-            self._statement(stmt)
+        for group in row_groups(statements, self.program):
+            if len(group) > 1:
+                self._kernels(group)
+            else:
+                self._statement(group[0])
 
     def _scalar(self, e: Expr) -> str:
         """Code for the scalar ``e`` (helper lines appended first)."""
@@ -569,25 +672,24 @@ def _reduce_init(op: str, dtype: np.dtype) -> str:
 
 
 def _combine(op: str, v: str, indent: str, dtype: np.dtype, red: list[str],
-             red_shape: tuple[int, ...]) -> list[str]:
+             red_shape: tuple[int, ...], acc: str = "acc", best: str = "best") -> list[str]:
     if op == "sum":
-        return [f"{indent}acc += {v}"]
+        return [f"{indent}{acc} += {v}"]
     if op == "prod":
-        return [f"{indent}acc *= {v}"]
-    if op == "and":
-        return [f"{indent}acc = acc and {v}"]
-    if op == "or":
-        return [f"{indent}acc = acc or {v}"]
+        return [f"{indent}{acc} *= {v}"]
+    if op in ("and", "or"):
+        return [f"{indent}{acc} = {acc} {op} {v}"]
     if op in ("max", "min"):
+        if dtypes.is_float(dtype):
+            return [f"{indent}{acc} = rt.{op}imum({acc}, {v})"]
         cmp = ">" if op == "max" else "<"
-        nan = f" or {v} != {v}" if dtypes.is_float(dtype) else ""
-        return [f"{indent}if {v} {cmp} acc{nan}:", f"{indent}    acc = {v}"]
+        return [f"{indent}if {v} {cmp} {acc}:", f"{indent}    {acc} = {v}"]
     cmp = ">" if op == "argmax" else "<"
     position = flat_offset(red, red_shape)
-    nan = f" or ({v} != {v} and acc == acc)" if dtypes.is_float(dtype) else ""
+    nan = f" or ({v} != {v} and {acc} == {acc})" if dtypes.is_float(dtype) else ""
     first = f"({position}) == 0 or "
-    return [f"{indent}if {first}({v} {cmp} acc and acc == acc){nan}:",
-            f"{indent}    acc = {v}", f"{indent}    best = {position}"]
+    return [f"{indent}if {first}({v} {cmp} {acc} and {acc} == {acc}){nan}:",
+            f"{indent}    {acc} = {v}", f"{indent}    {best} = {position}"]
 
 
 RoutineEmitter = Callable[[Routine, Program], list[str]]

@@ -61,6 +61,31 @@ def rsqrt(typingctx, x):  # noqa: ANN001, ANN202
     return x(x), codegen
 
 
+def _float_pair_intrinsic(name: str, doc: str):  # noqa: ANN202 - returns a numba intrinsic
+    """A numba intrinsic calling LLVM's ``name`` on two floats of one type."""
+
+    def typer(typingctx, a, b):  # noqa: ANN001, ANN202
+        if not isinstance(a, types.Float) or a != b:
+            return None
+
+        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+            ty = args[0].type
+            fn = builder.module.declare_intrinsic(name, [ty], ir.FunctionType(ty, [ty, ty]))
+            return builder.call(fn, args)
+
+        return a(a, b), codegen
+
+    typer.__doc__ = doc
+    return intrinsic(typer)
+
+
+maximum = _float_pair_intrinsic(
+    "llvm.maximum", "IEEE maximum (lax.max on floats): NaN if either is NaN, and +0 > -0. "
+    "Unlike a compare-and-branch, a reduction over it vectorizes.")
+minimum = _float_pair_intrinsic(
+    "llvm.minimum", "IEEE minimum (lax.min on floats): NaN if either is NaN, and -0 < +0.")
+
+
 @njit(**_OPTS)
 def saturate(x, low, high):  # noqa: ANN001, ANN201
     """Float ``x`` clamped to ``[low, high]``, NaN as 0: a value that converts exactly to an
