@@ -413,22 +413,32 @@ def _concatenate(s: Scheduler, eqn: JaxprEqn) -> None:
     out = eqn.outvars[0].aval
 
     def build(index: Index) -> Expr:
-        offsets, start = [], 0
+        placed, start = [], 0  # (part, offset) of the parts that hold elements
         for p in parts:
-            offsets.append(start)
+            if p.shape[dim]:
+                placed.append((p, start))
             start += p.shape[dim]
-        result = parts[-1].build(_shift(index, dim, offsets[-1]))
-        for p, off in zip(reversed(parts[:-1]), reversed(offsets[:-1]), strict=True):
+        if not placed:  # the output is empty: no element is ever computed
+            return Const(0, out.dtype)
+        last, last_offset = placed[-1]
+        result = last.build(_shift(index, dim, last_offset, last.shape[dim]))
+        for p, off in reversed(placed[:-1]):
             inside = Binary("lt", index[dim], index_const(off + p.shape[dim]), dtypes.bool_)
-            result = Select(inside, p.build(_shift(index, dim, off)), result, out.dtype)
+            result = Select(inside, p.build(_shift(index, dim, off, p.shape[dim])), result,
+                            out.dtype)
         return result
 
     s.define(eqn.outvars[0], Lazy(out.shape, out.dtype, build))
 
 
-def _shift(index: Index, dim: int, offset: int) -> Index:
-    return tuple(index_add(e, index_const(-offset)) if k == dim else e
-                 for k, e in enumerate(index))
+def _shift(index: Index, dim: int, offset: int, size: int) -> Index:
+    """``index`` moved back by ``offset`` along ``dim`` and clamped into ``[0, size)``: both
+    sides of a Select are computed, so a part's loads must stay inside it even where another
+    part's value is taken."""
+    shifted = index_add(index[dim], index_const(-offset))
+    clamped = Binary("min", Binary("max", shifted, index_const(0), INDEX),
+                     index_const(max(size - 1, 0)), INDEX)
+    return tuple(clamped if k == dim else e for k, e in enumerate(index))
 
 
 def _pad(s: Scheduler, eqn: JaxprEqn) -> None:

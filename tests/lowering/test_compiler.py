@@ -267,3 +267,28 @@ def test_large_outputs_are_recycled_only_once_dropped():
     a, b = pair(x)
     np.testing.assert_array_equal(a, x + 1)
     np.testing.assert_array_equal(b, x * 2)
+
+
+CONCATENATE_IN_BOUNDS = textwrap.dedent("""
+    import numpy as np
+    import fborn, fborn.numpy as fnp
+    fborn.config.update("jit_compiler", "numba")
+    a = np.arange(3, dtype=np.float32)
+    b = np.arange(1000, dtype=np.float32) + 10
+    empty = np.zeros(0, np.float32)
+    flat = fborn.jit(lambda x, y, z: fnp.concatenate([x, z, y * 2, x + 1]))
+    np.testing.assert_array_equal(np.asarray(flat(a, b, empty)),
+                                  np.concatenate([a, empty, b * 2, a + 1]))
+    rows = fborn.jit(lambda x, y: fnp.concatenate([fnp.outer(x, fnp.ones(4)),
+                                                   y.reshape(250, 4)], axis=0))
+    np.testing.assert_array_equal(np.asarray(rows(a, b)),
+                                  np.concatenate([np.outer(a, np.ones(4)), b.reshape(250, 4)]))
+""")
+
+
+def test_concatenate_loads_stay_inside_each_part(tmp_path):
+    """Both sides of the selects are computed: every part's loads are clamped into it (numba's
+    bounds checking, on in a fresh process, raises IndexError otherwise)."""
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "FBORN_CACHE_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", CONCATENATE_IN_BOUNDS], env=env, check=True,
+                   timeout=300)
