@@ -143,7 +143,7 @@ def device_put_sharded(shards: Sequence[Any], devices: Sequence[Device]) -> Any:
         if other != treedef:
             raise ValueError(f"device_put_sharded: shard {i} has structure {other}, shard 0 "
                              f"has {treedef}")
-    placed: list[list[Any] | None] = [None] * len(devices)
+    placed: list[list[Any]] = [[] for _ in devices]
     errors: list[BaseException] = []
 
     def put(i: int) -> None:
@@ -162,7 +162,7 @@ def device_put_sharded(shards: Sequence[Any], devices: Sequence[Device]) -> Any:
         raise errors[0]
     leaves = []
     for k in range(len(flat[0][0])):
-        per_device = [p[k] for p in placed]  # type: ignore[index]
+        per_device = [p[k] for p in placed]
         shapes = {(a.shape, a.dtype) for a in per_device}
         if len(shapes) > 1:
             raise ValueError(f"device_put_sharded: leaf {k} differs in shape or dtype across "

@@ -472,8 +472,8 @@ class _TileLoader:
         axis = op.contiguous()
         self.along_k = axis == k_axis or axis == ""
         self.vec = op.vectorized()
-        self.gathered = isinstance(op, GatheredOperand)
-        if self.gathered and not transpose:
+        self.gathered = op if isinstance(op, GatheredOperand) else None
+        if self.gathered is not None and not transpose:
             raise LoweringError("a gathered matmul operand must be the right-hand one")
         self.s_mn, self.s_k = (op.sc, op.sr) if transpose else (op.sr, op.sc)
         self.n_mn, self.n_k = (op.cols, op.rows) if transpose else (op.rows, op.cols)
@@ -500,8 +500,8 @@ class _TileLoader:
                           f"  let {v('mn', s)} = {self.start} + {v('i', s)};",
                           f"  let {v('st', s)} = {v('kk', s)} * {self.wide} + {v('i', s)} / 4;",
                           f"  let {v('lane', s)} = {v('i', s)} % 4;"]
-                if self.gathered:
-                    lines += op.column_lines(v("mn", s), v("g", s))  # type: ignore[attr-defined]
+                if self.gathered is not None:
+                    lines += self.gathered.column_lines(v("mn", s), v("g", s))
                     continue
                 base = f"bz * {op.sb} + {v('mn', s)} * {self.s_mn}"
             else:
@@ -527,8 +527,8 @@ class _TileLoader:
             if self.along_k:
                 if not self.full_mn:
                     conds.append(f"{v('mn', s)} < {self.n_mn}")
-                if self.gathered:
-                    reads = self.op.consecutive_lines(  # type: ignore[attr-defined]
+                if self.gathered is not None:
+                    reads = self.gathered.consecutive_lines(
                         kg, v("g", s), [f"{p}.{_XYZW[j]}" for j in range(4)],
                         [None if self.full_k else f"{kg} + {j} < {self.n_k}" for j in range(4)])
                 elif self.vec:
