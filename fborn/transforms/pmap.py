@@ -209,16 +209,23 @@ class Exchange:
         return [r[index] for r in result]
 
     def _combine_item(self, k: int, prim: Primitive, params: dict) -> list[np.ndarray]:
-        if prim is coll.axis_index_p:
-            return [np.asarray(self.first + i, np.int32) for i in range(self.count)]
-        parts = [np.asarray(slot[k]) for slot in self.slots]
-        stacked = SCRATCH.take((len(parts), *parts[0].shape), parts[0].dtype)
-        try:
-            np.stack(parts, out=stacked)
-            return _combine(prim, distributed.allgather(stacked), params, self.first,
-                            self.count)
-        finally:
-            SCRATCH.give([stacked])
+        return combine_members(prim, params, [slot[k] for slot in self.slots], self.first,
+                               self.count)
+
+
+def combine_members(prim: Primitive, params: dict, parts: Sequence[Any], first: int,
+                    count: int) -> list[np.ndarray]:
+    """Results of the local members ``first .. first + count`` of collective ``prim``, given
+    their operands ``parts`` (gathered from every process)."""
+    if prim is coll.axis_index_p:
+        return [np.asarray(first + i, np.int32) for i in range(count)]
+    parts = [np.asarray(p) for p in parts]
+    stacked = SCRATCH.take((len(parts), *parts[0].shape), parts[0].dtype)
+    try:
+        np.stack(parts, out=stacked)
+        return _combine(prim, distributed.allgather(stacked), params, first, count)
+    finally:
+        SCRATCH.give([stacked])
 
 
 class DeviceInterpreter(Interpreter):
@@ -353,12 +360,8 @@ def _lockstep_collectives(eqns: Sequence[JaxprEqn], operands: Sequence[Sequence[
     results: list[list[Any]] = [[None] * len(eqns) for _ in gpus]
     try:
         for k, eqn in enumerate(eqns):
-            if eqn.primitive is coll.axis_index_p:
-                outs = [np.asarray(exchange.first + i, np.int32) for i in range(len(gpus))]
-            else:
-                stacked = np.stack([np.asarray(h[k]) for h in hosts])
-                outs = _combine(eqn.primitive, distributed.allgather(stacked), eqn.params,
-                                exchange.first, exchange.count)
+            outs = combine_members(eqn.primitive, eqn.params, [h[k] for h in hosts],
+                                   exchange.first, exchange.count)
             aval = eqn.outvars[0].aval
             for i, gpu in enumerate(gpus):
                 results[i][k] = _upload(np.asarray(outs[i], aval.dtype), aval, gpu)

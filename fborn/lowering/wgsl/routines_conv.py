@@ -248,7 +248,8 @@ def _to_work(code: str, dtype: np.dtype, work: str) -> str:
 @routine("conv")
 def _conv(r: Routine, program: Program, limits: Limits, rendered: RenderedProgram
           ) -> list[Step]:
-    """im2col + matmul where that applies, else a direct convolution."""
+    """The matrix product reading patches from the input (implicit GEMM) where that applies,
+    else a direct convolution."""
     size = math.prod(r.params["out_shape"])
     if size == 0:
         return []
