@@ -592,19 +592,7 @@ class PyTreeDef:
         node = self._node
         if node is _LEAF:
             return leaves[0]
-        nxt = iter(leaves).__next__
-
-        def build(n: Any) -> Any:
-            if n is _LEAF:
-                return nxt()
-            kind, aux, children = n
-            if kind is _LIST:
-                return [build(c) for c in children]
-            if kind is _TUPLE:
-                return tuple([build(c) for c in children])
-            return kind.unflatten(aux, tuple([build(c) for c in children]))
-
-        return build(node)
+        return _build(node, iter(leaves).__next__)
 
     def flatten_up_to(self, tree: PyTree) -> list[Any]:
         """The subtrees of ``tree`` at this structure's leaf positions, in flatten order.
@@ -732,32 +720,47 @@ def tree_flatten(
     every subtree, ``None`` included, before the subtree is taken apart).
     """
     leaves: list[Any] = []
-    append = leaves.append
-    dispatch_get = _dispatch.get
+    node = _flatten_node(tree, is_leaf, leaves.append)
+    return leaves, PyTreeDef(node, len(leaves))
 
-    def rec(x: Any) -> Any:
-        if is_leaf is not None and is_leaf(x):
+
+# The recursions are module functions, not closures calling themselves: such a closure is a
+# reference cycle that keeps the leaves it saw (device buffers, large arrays) alive until the
+# next garbage collection.
+def _flatten_node(x: Any, is_leaf: Callable[[Any], bool] | None,
+                  append: Callable[[Any], None]) -> Any:
+    """The structure node of ``x``; its leaves are passed to ``append`` in order."""
+    if is_leaf is not None and is_leaf(x):
+        append(x)
+        return _LEAF
+    t = type(x)
+    if t is list:
+        return (_LIST, None, tuple([_flatten_node(c, is_leaf, append) for c in x]))
+    if t is tuple:
+        return (_TUPLE, None, tuple([_flatten_node(c, is_leaf, append) for c in x]))
+    if x is None:
+        return _NONE_NODE
+    kind = _dispatch.get(t)
+    if kind is None:
+        if issubclass(t, tuple) and hasattr(t, "_fields"):
+            kind = _namedtuple_kind(t)
+        else:
             append(x)
             return _LEAF
-        t = type(x)
-        if t is list:
-            return (_LIST, None, tuple([rec(c) for c in x]))
-        if t is tuple:
-            return (_TUPLE, None, tuple([rec(c) for c in x]))
-        if x is None:
-            return _NONE_NODE
-        kind = dispatch_get(t)
-        if kind is None:
-            if issubclass(t, tuple) and hasattr(t, "_fields"):
-                kind = _namedtuple_kind(t)
-            else:
-                append(x)
-                return _LEAF
-        children, aux = kind.flatten(x)
-        return (kind, aux, tuple([rec(c) for c in children]))
+    children, aux = kind.flatten(x)
+    return (kind, aux, tuple([_flatten_node(c, is_leaf, append) for c in children]))
 
-    node = rec(tree)
-    return leaves, PyTreeDef(node, len(leaves))
+
+def _build(n: Any, nxt: Callable[[], Any]) -> Any:
+    """The pytree of structure node ``n`` whose leaves are taken from ``nxt()`` in order."""
+    if n is _LEAF:
+        return nxt()
+    kind, aux, children = n
+    if kind is _LIST:
+        return [_build(c, nxt) for c in children]
+    if kind is _TUPLE:
+        return tuple([_build(c, nxt) for c in children])
+    return kind.unflatten(aux, tuple([_build(c, nxt) for c in children]))
 
 
 def tree_unflatten(treedef: PyTreeDef, leaves: Iterable[Any]) -> PyTree:
@@ -913,30 +916,33 @@ def tree_flatten_with_path(
     With ``is_leaf_takes_path=True``, ``is_leaf`` is called as ``is_leaf(path, x)``.
     """
     out: list[tuple[KeyPath, Any]] = []
-    append = out.append
-
-    def rec(x: Any, path: KeyPath) -> Any:
-        if is_leaf is not None and (is_leaf(path, x) if is_leaf_takes_path else is_leaf(x)):
-            append((path, x))
-            return _LEAF
-        t = type(x)
-        if t is list or t is tuple:
-            return (
-                _LIST if t is list else _TUPLE,
-                None,
-                tuple([rec(c, (*path, SequenceKey(i))) for i, c in enumerate(x)]),
-            )
-        if x is None:
-            return _NONE_NODE
-        kind = _kind_of(x)
-        if kind is None:
-            append((path, x))
-            return _LEAF
-        pairs, aux = kind.flatten_with_keys(x)
-        return (kind, aux, tuple([rec(c, (*path, k)) for k, c in pairs]))
-
-    node = rec(tree, ())
+    if is_leaf is not None and not is_leaf_takes_path:
+        plain = is_leaf
+        is_leaf = lambda _path, x: plain(x)  # noqa: E731
+    node = _flatten_path_node(tree, (), is_leaf, out.append)
     return out, PyTreeDef(node, len(out))
+
+
+def _flatten_path_node(x: Any, path: KeyPath, is_leaf: Callable[[KeyPath, Any], bool] | None,
+                       append: Callable[[tuple[KeyPath, Any]], None]) -> Any:
+    """The structure node of ``x`` at ``path``; its (path, leaf) pairs go to ``append``."""
+    if is_leaf is not None and is_leaf(path, x):
+        append((path, x))
+        return _LEAF
+    t = type(x)
+    if t is list or t is tuple:
+        return (_LIST if t is list else _TUPLE, None,
+                tuple([_flatten_path_node(c, (*path, SequenceKey(i)), is_leaf, append)
+                       for i, c in enumerate(x)]))
+    if x is None:
+        return _NONE_NODE
+    kind = _kind_of(x)
+    if kind is None:
+        append((path, x))
+        return _LEAF
+    pairs, aux = kind.flatten_with_keys(x)
+    return (kind, aux, tuple([_flatten_path_node(c, (*path, k), is_leaf, append)
+                              for k, c in pairs]))
 
 
 def tree_leaves_with_path(

@@ -704,3 +704,27 @@ def test_public_module_exports() -> None:
         assert getattr(tu, name) is getattr(core_tree, name)
     for name in ("tree_flatten", "tree_map", "PyTreeDef", "register_dataclass", "keystr"):
         assert name in tu.__all__
+
+
+def test_flattening_keeps_no_leaf_alive_after_it_returns() -> None:
+    """Leaves (device buffers, large arrays) are freed when the caller drops them, without
+    waiting for a garbage collection (no reference cycle holds them)."""
+    import gc
+    import weakref
+
+    class Leaf:
+        pass
+
+    gc.disable()
+    try:
+        leaf = Leaf()
+        alive = weakref.ref(leaf)
+        tree = {"a": [leaf, (1, None)], "b": {"c": 2}}
+        leaves, treedef = tu.tree_flatten(tree)
+        rebuilt = tu.tree_unflatten(treedef, leaves)
+        pairs = tu.tree_flatten_with_path(tree, is_leaf=lambda x: isinstance(x, Leaf))
+        mapped = tu.tree_map(lambda x: x, tree)
+        del leaf, tree, leaves, rebuilt, pairs, mapped
+        assert alive() is None
+    finally:
+        gc.enable()

@@ -72,9 +72,9 @@ class NativePass:
         fn["release_commands"](commands)
 
 
-def _library(names: Sequence[str]) -> tuple[Any, Any] | None:
-    """wgpu-native's (ffi, lib) when ``lib`` has every function in ``names`` and
-    ``FBORN_WGPU_CHECKED`` is not 1, else None."""
+def wgpu_native(names: Sequence[str]) -> tuple[Any, Any] | None:
+    """wgpu-native's (ffi, lib) when ``lib`` has every name in ``names`` and
+    ``FBORN_WGPU_CHECKED`` is not 1, else None (callers then use wgpu-py's checked API)."""
     if os.environ.get("FBORN_WGPU_CHECKED") == "1":
         return None
     try:
@@ -89,7 +89,7 @@ def _library(names: Sequence[str]) -> tuple[Any, Any] | None:
 def native_pass() -> NativePass | None:
     """The C entry points of this wgpu build, or None when it does not expose them (or
     ``FBORN_WGPU_CHECKED=1``): then replays use the checked API."""
-    found = _library(list(_FUNCTIONS.values()))
+    found = wgpu_native(list(_FUNCTIONS.values()))
     if found is None:
         return None
     ffi, lib = found
@@ -150,6 +150,6 @@ class NativeMap:
 def native_map() -> NativeMap | None:
     """A NativeMap, or None when this wgpu build lacks the entry points (or
     ``FBORN_WGPU_CHECKED=1``): reads then go through wgpu-py's ``map_sync``."""
-    found = _library(["wgpuBufferMapAsync", "wgpuDevicePoll", "wgpuBufferGetConstMappedRange",
+    found = wgpu_native(["wgpuBufferMapAsync", "wgpuDevicePoll", "wgpuBufferGetConstMappedRange",
                       "wgpuBufferUnmap"])
     return None if found is None else NativeMap(*found)

@@ -135,6 +135,69 @@ def test_native_and_checked_readback_agree(monkeypatch):
         assert a.dtype == b.dtype == v.dtype
 
 
+def test_large_uploads_round_trip_through_a_bounded_set_of_staging_buffers():
+    from fborn.lowering.wgsl.staged_writes import DEPTH, STAGED_MIN_BYTES
+
+    g = gpu()
+    assert g._writes is not None  # the pinned wgpu exposes the C entry points
+    n = STAGED_MIN_BYTES // 4 + 5
+    rng = np.random.default_rng(1)
+    values = [rng.standard_normal(n).astype(np.float32) + i for i in range(2 * DEPTH + 1)]
+    bufs = [g.upload(v) for v in values]  # more uploads in flight than staging buffers
+    assert g._writes._count[size_class(n * 4)] <= DEPTH
+    for v, back in zip(values, g.read(bufs, [n] * len(bufs), [np.dtype(np.float32)] * len(bufs)),
+                       strict=True):
+        np.testing.assert_array_equal(back, v)
+    odd = (np.arange(STAGED_MIN_BYTES + 1) % 7 == 0)  # bool, stored as uint32
+    half = np.arange(STAGED_MIN_BYTES // 2 + 1).astype(np.float16)  # 2 bytes past a word
+    for v in (odd, half):
+        (back,) = g.read([g.upload(v)], [v.size], [v.dtype])
+        np.testing.assert_array_equal(back, v)
+
+
+def test_large_uploads_from_several_threads_and_the_checked_path_agree(monkeypatch):
+    import threading
+
+    from fborn.lowering.wgsl.staged_writes import STAGED_MIN_BYTES
+
+    g = gpu()
+    n = STAGED_MIN_BYTES // 2
+    values = [np.full(n, i, np.int32) * 3 - 1 for i in range(12)]
+    placed: dict[int, object] = {}
+
+    def upload(i: int) -> None:
+        placed[i] = g.upload(values[i])
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(len(values))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    backs = g.read([placed[i] for i in range(len(values))], [n] * len(values),
+                   [np.dtype(np.int32)] * len(values))
+    for v, back in zip(values, backs, strict=True):
+        np.testing.assert_array_equal(back, v)
+    monkeypatch.setattr(g, "_writes", None)  # queue.write_buffer
+    (checked,) = g.read([g.upload(values[5])], [n], [np.dtype(np.int32)])
+    np.testing.assert_array_equal(checked, values[5])
+
+
+def test_an_upload_does_not_overtake_work_submitted_before_it():
+    import fborn
+    from fborn.lowering.wgsl.executable import GpuExecutable
+    from fborn.lowering.wgsl.staged_writes import STAGED_MIN_BYTES
+
+    g = gpu()
+    n = STAGED_MIN_BYTES // 4
+    first, second = np.full(n, 2.0, np.float32), np.full(n, 5.0, np.float32)
+    program = GpuExecutable(fborn.make_jaxpr(lambda v: [v * 3.0])(first), g)
+    buf = g.upload(first)
+    (out,) = program.run([buf])
+    g.write(buf, second)  # overwrites the input the queued program reads
+    got, now = g.read([out, buf], [n, n], [np.dtype(np.float32)] * 2)
+    assert (got == 6.0).all() and (now == 5.0).all()
+
+
 def test_64_bit_and_unsupported_dtypes_raise():
     with pytest.raises(FbornDtypeError, match="float64 is not supported on the GPU"):
         gpu().upload(np.ones(3, np.float64))
