@@ -4,8 +4,8 @@
 backend (Vulkan on Linux, Metal on macOS, DX12 on Windows) in the order discrete, integrated,
 virtual, CPU (lavapipe), then any GPU that only another backend reaches. ``gpu(i)`` opens adapter
 ``i`` once (requesting its own limits, and ``shader-f16`` where it exists) and returns the
-``Gpu`` that owns its queue, a buffer pool and a staging pool. Small uploads go through
-``queue.write_buffer``, large ones through staging buffers kept mapped (``staged_writes``);
+``Gpu`` that owns its queue, a buffer pool and a staging pool. Uploads go through wgpu-native's
+C calls, large ones through staging buffers kept mapped (``uploads``);
 reads copy into pooled mappable staging buffers (one submit, one map per read; no
 ``queue.read_buffer``). ``Gpu.sync`` waits for submitted work with a 4-byte read, since
 wgpu-py 0.32's ``on_submitted_work_done_sync`` is unreliable.
@@ -26,7 +26,7 @@ import numpy as np
 from fborn.core import dtypes
 from fborn.core.errors import FbornDtypeError, FbornError
 from fborn.lowering.wgsl.native import MapError, native_map
-from fborn.lowering.wgsl.staged_writes import STAGED_MIN_BYTES, StageError, staged_writes
+from fborn.lowering.wgsl.uploads import StageError, native_uploads
 
 MIN_BUFFER_BYTES = 256
 POOL_CAP_BYTES = 1 << 31
@@ -308,7 +308,7 @@ class Gpu:
         self._pipelines: dict[str, Any] = {}
         self._tiny = DeviceBuffer(self, 4)
         self._map = native_map()
-        self._writes = staged_writes(self.device, self.queue, usage.MAP_WRITE | usage.COPY_SRC)
+        self._uploads = native_uploads(self.device, self.queue, usage.MAP_WRITE | usage.COPY_SRC)
 
     def __repr__(self) -> str:
         return f"Gpu({self.index}: {self.name}, {self.backend})"
@@ -349,13 +349,15 @@ class Gpu:
         data = np.ascontiguousarray(host, dtype=storage_dtype(host.dtype)).reshape(-1)
         if data.nbytes % 4:
             data = np.frombuffer(data.tobytes() + b"\0" * (4 - data.nbytes % 4), np.uint8)
-        if self._writes is not None and data.nbytes >= STAGED_MIN_BYTES:
-            try:
-                self._writes.write(buf.buffer, data, size_class(data.nbytes))
-            except StageError as e:
-                raise GpuError(f"uploading to {self.name}: {e}") from e
-        elif data.nbytes:
+        if not data.nbytes:
+            return
+        if self._uploads is None:
             self.queue.write_buffer(buf.buffer, 0, data)
+            return
+        try:
+            self._uploads.write(buf.buffer, data, size_class(data.nbytes))
+        except StageError as e:
+            raise GpuError(f"uploading to {self.name}: {e}") from e
 
     def read(self, buffers: Sequence[DeviceBuffer], sizes: Sequence[int],
              dtypes_: Sequence[np.dtype]) -> list[np.ndarray]:

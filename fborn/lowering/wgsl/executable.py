@@ -21,6 +21,7 @@ import os
 import statistics
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,7 +56,11 @@ from fborn.lowering.wgsl.render import (
     render,
 )
 
-BIND_GROUP_CACHE = 8
+BIND_GROUP_CACHE = 64
+"""Bind groups kept per kernel, least recently used dropped first. The buffer pool hands the
+same buffers back in an order that cycles over several calls (a kernel binding thirty pooled
+buffers saw more than 8 distinct sets in a training loop), and creating a bind group costs
+more host time than recording the dispatch."""
 
 
 def limits_of(device: Gpu) -> Limits:
@@ -156,7 +161,8 @@ class GpuExecutable:
         self.kernels: list[Kernel] = _all_kernels(self.steps)
         self.pipelines = [self.gpu.pipeline(k.source) for k in self.kernels]
         self.layouts = [p.get_bind_group_layout(0) for p in self.pipelines]
-        self._bind_groups: list[dict[tuple[Any, ...], Any]] = [{} for _ in self.kernels]
+        self._bind_groups: list[OrderedDict[tuple[Any, ...], Any]] = [
+            OrderedDict() for _ in self.kernels]
         self._slot = {id(k): i for i, k in enumerate(self.kernels)}
         self._writes = {id(k): _written(k) for k in self.kernels}
         self._step_values: dict[int, DeviceBuffer] = {}
@@ -248,9 +254,11 @@ class GpuExecutable:
         key = tuple((b.buffer, b.nbytes) for b in bufs)
         cache = self._bind_groups[i]
         group = cache.get(key)
-        if group is None:
+        if group is not None:
+            cache.move_to_end(key)
+        else:
             if len(cache) >= BIND_GROUP_CACHE:
-                cache.clear()
+                cache.popitem(last=False)
             entries = [{"binding": j, "resource": b.binding()} for j, b in enumerate(bufs)]
             group = cache[key] = self.gpu.device.create_bind_group(layout=self.layouts[i],
                                                                    entries=entries)

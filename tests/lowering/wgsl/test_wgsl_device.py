@@ -136,15 +136,15 @@ def test_native_and_checked_readback_agree(monkeypatch):
 
 
 def test_large_uploads_round_trip_through_a_bounded_set_of_staging_buffers():
-    from fborn.lowering.wgsl.staged_writes import DEPTH, STAGED_MIN_BYTES
+    from fborn.lowering.wgsl.uploads import DEPTH, STAGED_MIN_BYTES
 
     g = gpu()
-    assert g._writes is not None  # the pinned wgpu exposes the C entry points
+    assert g._uploads is not None  # the pinned wgpu exposes the C entry points
     n = STAGED_MIN_BYTES // 4 + 5
     rng = np.random.default_rng(1)
     values = [rng.standard_normal(n).astype(np.float32) + i for i in range(2 * DEPTH + 1)]
     bufs = [g.upload(v) for v in values]  # more uploads in flight than staging buffers
-    assert g._writes._count[size_class(n * 4)] <= DEPTH
+    assert g._uploads._count[size_class(n * 4)] <= DEPTH
     for v, back in zip(values, g.read(bufs, [n] * len(bufs), [np.dtype(np.float32)] * len(bufs)),
                        strict=True):
         np.testing.assert_array_equal(back, v)
@@ -158,7 +158,7 @@ def test_large_uploads_round_trip_through_a_bounded_set_of_staging_buffers():
 def test_large_uploads_from_several_threads_and_the_checked_path_agree(monkeypatch):
     import threading
 
-    from fborn.lowering.wgsl.staged_writes import STAGED_MIN_BYTES
+    from fborn.lowering.wgsl.uploads import STAGED_MIN_BYTES
 
     g = gpu()
     n = STAGED_MIN_BYTES // 2
@@ -177,7 +177,7 @@ def test_large_uploads_from_several_threads_and_the_checked_path_agree(monkeypat
                    [np.dtype(np.int32)] * len(values))
     for v, back in zip(values, backs, strict=True):
         np.testing.assert_array_equal(back, v)
-    monkeypatch.setattr(g, "_writes", None)  # queue.write_buffer
+    monkeypatch.setattr(g, "_uploads", None)  # queue.write_buffer
     (checked,) = g.read([g.upload(values[5])], [n], [np.dtype(np.int32)])
     np.testing.assert_array_equal(checked, values[5])
 
@@ -185,7 +185,7 @@ def test_large_uploads_from_several_threads_and_the_checked_path_agree(monkeypat
 def test_an_upload_does_not_overtake_work_submitted_before_it():
     import fborn
     from fborn.lowering.wgsl.executable import GpuExecutable
-    from fborn.lowering.wgsl.staged_writes import STAGED_MIN_BYTES
+    from fborn.lowering.wgsl.uploads import STAGED_MIN_BYTES
 
     g = gpu()
     n = STAGED_MIN_BYTES // 4

@@ -1,10 +1,12 @@
-"""Large uploads through staging buffers that stay mapped between uses.
+"""Uploads through wgpu-native's C entry points: small ones with ``wgpuQueueWriteBuffer``
+(wgpu-py's checked ``write_buffer`` costs tens of microseconds of host time per call), large
+ones through staging buffers that stay mapped between uses.
 
 ``queue.write_buffer`` copies the caller's bytes into a staging buffer it allocates for that
 call, while holding the queue's lock that ``submit`` takes too: an upload from a prefetching
 thread stalls the thread that submits the step, and each call's fresh staging memory is faulted
 in again (measured on an H200 host: 53 MB took 6.8 ms, 15.8 ms when calls followed each other
-without a wait). ``StagedWrites`` keeps a few mappable staging buffers per size class, mapped
+without a wait). ``Uploads`` keeps a few mappable staging buffers per size class, mapped
 for writing whenever idle: an upload copies into one with numpy (no wgpu lock held, the GIL
 released, so uploads to several GPUs run in parallel threads), unmaps it, submits a copy into
 the target and asks wgpu to map it again once the copy is done.
@@ -20,7 +22,8 @@ import numpy as np
 from fborn.lowering.wgsl.native import wgpu_native
 
 STAGED_MIN_BYTES = 1 << 20
-"""Uploads from this size on go through ``StagedWrites``; smaller ones through write_buffer."""
+"""Uploads from this size on go through a staging buffer; smaller ones through
+``wgpuQueueWriteBuffer``."""
 
 DEPTH = 4
 """Staging buffers per size class: uploads beyond that many in flight wait for one."""
@@ -30,9 +33,9 @@ class StageError(RuntimeError):
     """wgpu-native refused to map a staging buffer for writing."""
 
 
-class StagedWrites:
-    """The staging buffers of one GPU (``device``, ``queue``: wgpu-py objects) and the
-    wgpu-native entry points (``ffi``, ``lib``) that map them. Thread-safe."""
+class Uploads:
+    """The uploads of one GPU (``device``, ``queue``: wgpu-py objects) through the wgpu-native
+    entry points (``ffi``, ``lib``), with its staging buffers (of ``usage``). Thread-safe."""
 
     def __init__(self, device: Any, queue: Any, ffi: Any, lib: Any, usage: int):
         self.device, self.queue, self.ffi, self.lib = device, queue, ffi, lib
@@ -50,9 +53,13 @@ class StagedWrites:
 
     def write(self, target: Any, data: np.ndarray, size_class: int) -> None:
         """Copy the contiguous bytes of ``data`` (a multiple of 4) to the start of the wgpu
-        buffer ``target`` through a staging buffer of ``size_class`` bytes; the copy runs
-        after the work submitted before. Raises StageError."""
+        buffer ``target``, after the work submitted before; from STAGED_MIN_BYTES on through
+        a staging buffer of ``size_class`` bytes. Raises StageError."""
         nbytes = data.nbytes
+        if nbytes < STAGED_MIN_BYTES:
+            self.lib.wgpuQueueWriteBuffer(self.queue._internal, target._internal, 0,
+                                          self.ffi.from_buffer(data), nbytes)
+            return
         stage = self._take(size_class)
         lib, ffi = self.lib, self.ffi
         try:
@@ -147,10 +154,10 @@ class StagedWrites:
             raise StageError(f"mapping a staging buffer for writing failed (status {status})")
 
 
-def staged_writes(device: Any, queue: Any, usage: int) -> StagedWrites | None:
-    """A StagedWrites for ``device`` whose staging buffers have ``usage`` (MAP_WRITE |
-    COPY_SRC), or None when this wgpu build lacks the entry points (or
-    ``FBORN_WGPU_CHECKED=1``): uploads then all go through write_buffer."""
-    found = wgpu_native(["wgpuBufferMapAsync", "wgpuDevicePoll", "wgpuBufferGetMappedRange",
-                         "wgpuBufferUnmap", "WGPUMapMode_Write"])
-    return None if found is None else StagedWrites(device, queue, *found, usage)
+def native_uploads(device: Any, queue: Any, usage: int) -> Uploads | None:
+    """The Uploads of ``device`` whose staging buffers have ``usage`` (MAP_WRITE | COPY_SRC),
+    or None when this wgpu build lacks the entry points (or ``FBORN_WGPU_CHECKED=1``):
+    uploads then go through wgpu-py's ``write_buffer``."""
+    found = wgpu_native(["wgpuQueueWriteBuffer", "wgpuBufferMapAsync", "wgpuDevicePoll",
+                         "wgpuBufferGetMappedRange", "wgpuBufferUnmap", "WGPUMapMode_Write"])
+    return None if found is None else Uploads(device, queue, *found, usage)
