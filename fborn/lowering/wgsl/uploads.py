@@ -41,11 +41,11 @@ class Uploads:
         self.device, self.queue, self.ffi, self.lib = device, queue, ffi, lib
         self.usage = usage
         self._lock = threading.Lock()
-        self._mapped: dict[int, list[Any]] = {}
-        self._count: dict[int, int] = {}
-        self._pending: dict[int, Any] = {}
-        self._reserved: set[int] = set()
-        self._ready: dict[int, Any] = {}
+        self._handed_back = threading.Condition(self._lock)  # a buffer's copy was submitted,
+        # or a buffer came back
+        self._mapped: dict[int, list[Any]] = {}  # by size class, ready to be written
+        self._count: dict[int, int] = {}  # staging buffers of each size class
+        self._pending: dict[int, tuple[Any, int]] = {}  # map key: (buffer, its copy's index)
         self._failed: list[int] = []
         self._next_key = 0
         self._callback = ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)",
@@ -56,12 +56,12 @@ class Uploads:
         buffer ``target``, after the work submitted before; from STAGED_MIN_BYTES on through
         a staging buffer of ``size_class`` bytes. Raises StageError."""
         nbytes = data.nbytes
+        lib, ffi = self.lib, self.ffi
         if nbytes < STAGED_MIN_BYTES:
-            self.lib.wgpuQueueWriteBuffer(self.queue._internal, target._internal, 0,
-                                          self.ffi.from_buffer(data), nbytes)
+            lib.wgpuQueueWriteBuffer(self.queue._internal, target._internal, 0,
+                                     ffi.from_buffer(data), nbytes)
             return
         stage = self._take(size_class)
-        lib, ffi = self.lib, self.ffi
         try:
             pointer = lib.wgpuBufferGetMappedRange(stage._internal, 0, nbytes)
             if pointer == ffi.NULL:
@@ -69,89 +69,84 @@ class Uploads:
             np.copyto(np.frombuffer(ffi.buffer(pointer, nbytes), np.uint8),
                       data.reshape(-1).view(np.uint8))
         except BaseException:
-            self._give(stage)
+            with self._lock:
+                self._mapped.setdefault(size_class, []).append(stage)
+                self._handed_back.notify_all()
             raise
         lib.wgpuBufferUnmap(stage._internal)
-        encoder = self.device.create_command_encoder()
-        encoder.copy_buffer_to_buffer(stage, 0, target, 0, nbytes)
-        self.queue.submit([encoder.finish()])
-        self._map_async(stage)
+        self._map_again(stage, self._copy(stage, target, nbytes))
+
+    def _copy(self, stage: Any, target: Any, nbytes: int) -> int:
+        """Submit a copy of ``stage``'s first ``nbytes`` into ``target``; its submission
+        index."""
+        lib, null = self.lib, self.ffi.NULL
+        encoder = lib.wgpuDeviceCreateCommandEncoder(self.device._internal, null)
+        lib.wgpuCommandEncoderCopyBufferToBuffer(encoder, stage._internal, 0, target._internal,
+                                                 0, nbytes)
+        commands = lib.wgpuCommandEncoderFinish(encoder, null)
+        lib.wgpuCommandEncoderRelease(encoder)
+        index = lib.wgpuQueueSubmitForIndex(self.queue._internal, 1,
+                                            self.ffi.new("WGPUCommandBuffer[1]", [commands]))
+        lib.wgpuCommandBufferRelease(commands)
+        return int(index)
 
     def _take(self, size_class: int) -> Any:
-        """A staging buffer of ``size_class`` bytes, mapped for writing (created while fewer
-        than DEPTH exist, else waited for)."""
-        polled = False
+        """A staging buffer of ``size_class`` bytes mapped for writing: a free one, a new one
+        (mapped at creation) while fewer than DEPTH exist, else the first to come back."""
+        index = self.ffi.new("uint64_t *")
         while True:
             with self._lock:
-                self._raise_failures()
+                if self._failed:
+                    status, self._failed = self._failed, []
+                    raise StageError(f"mapping a staging buffer for writing failed (status "
+                                     f"{status})")
                 free = self._mapped.get(size_class)
                 if free:
                     return free.pop()
-                create = self._count.get(size_class, 0) < DEPTH
-                if create:
-                    self._count[size_class] = self._count.get(size_class, 0) + 1
-            if create:
-                return self._create(size_class)
-            # Maps finish in a poll: look without blocking first, then wait for the GPU.
-            self.lib.wgpuDevicePoll(self.device._internal, polled, self.ffi.NULL)
-            polled = True
-
-    def _create(self, size_class: int) -> Any:
+                count = self._count.get(size_class, 0)
+                if count < DEPTH:
+                    self._count[size_class] = count + 1
+                    break
+                copies = [i for b, i in self._pending.values() if b.size == size_class]
+                if not copies:  # every one is being written by another thread
+                    self._handed_back.wait()
+                    continue
+                index[0] = min(copies)
+            # Maps complete in a poll: wait for the oldest copy out of this class's buffers.
+            self.lib.wgpuDevicePoll(self.device._internal, True, index)
         try:
-            stage = self.device.create_buffer(size=size_class, usage=self.usage)
+            return self.device.create_buffer(size=size_class, usage=self.usage,
+                                             mapped_at_creation=True)
         except BaseException:
             with self._lock:
                 self._count[size_class] -= 1
             raise
-        key = self._map_async(stage, reserved=True)
-        while True:
-            with self._lock:
-                self._raise_failures()
-                if self._ready.pop(key, None) is not None:
-                    return stage
-            self.lib.wgpuDevicePoll(self.device._internal, True, self.ffi.NULL)
 
-    def _map_async(self, stage: Any, reserved: bool = False) -> int:
-        """Ask wgpu to map ``stage`` for writing once its copies are done; it then joins the
-        free buffers (``reserved``: it is kept in ``_ready`` for its creator)."""
+    def _map_again(self, stage: Any, index: int) -> None:
+        """Ask wgpu to map ``stage`` for writing once its copy (submission ``index``) is done;
+        it then joins the free buffers (in whichever thread polls the device)."""
         with self._lock:
             key = self._next_key
             self._next_key += 1
-            self._pending[key] = stage
-            if reserved:
-                self._reserved.add(key)
+            self._pending[key] = (stage, index)
+            self._handed_back.notify_all()
         info = self.ffi.new("WGPUBufferMapCallbackInfo *")
         info.mode = self.lib.WGPUCallbackMode_AllowProcessEvents
         info.callback = self._callback
         info.userdata1 = self.ffi.cast("void *", key)
         self.lib.wgpuBufferMapAsync(stage._internal, self.lib.WGPUMapMode_Write, 0, stage.size,
                                     info[0])
-        return key
 
     def _on_mapped(self, status: int, _message: Any, user1: Any, _user2: Any) -> None:
         key = int(self.ffi.cast("uintptr_t", user1))
         with self._lock:
-            stage = self._pending.pop(key, None)
-            if stage is None:
-                return
-            if status != self.lib.WGPUMapAsyncStatus_Success:
+            stage, _ = self._pending.pop(key)
+            if status == self.lib.WGPUMapAsyncStatus_Success:
+                self._mapped.setdefault(stage.size, []).append(stage)
+            else:
                 self._count[stage.size] -= 1
                 self._failed.append(int(status))
-                self._reserved.discard(key)
-            elif key in self._reserved:
-                self._reserved.discard(key)
-                self._ready[key] = stage
-            else:
-                self._mapped.setdefault(stage.size, []).append(stage)
-
-    def _give(self, stage: Any) -> None:
-        with self._lock:
-            self._mapped.setdefault(stage.size, []).append(stage)
-
-    def _raise_failures(self) -> None:
-        if self._failed:
-            status, self._failed = self._failed, []
-            raise StageError(f"mapping a staging buffer for writing failed (status {status})")
+            self._handed_back.notify_all()
 
 
 def native_uploads(device: Any, queue: Any, usage: int) -> Uploads | None:
@@ -159,5 +154,6 @@ def native_uploads(device: Any, queue: Any, usage: int) -> Uploads | None:
     or None when this wgpu build lacks the entry points (or ``FBORN_WGPU_CHECKED=1``):
     uploads then go through wgpu-py's ``write_buffer``."""
     found = wgpu_native(["wgpuQueueWriteBuffer", "wgpuBufferMapAsync", "wgpuDevicePoll",
-                         "wgpuBufferGetMappedRange", "wgpuBufferUnmap", "WGPUMapMode_Write"])
+                         "wgpuBufferGetMappedRange", "wgpuBufferUnmap", "WGPUMapMode_Write",
+                         "wgpuQueueSubmitForIndex", "wgpuCommandEncoderCopyBufferToBuffer"])
     return None if found is None else Uploads(device, queue, *found, usage)
