@@ -28,6 +28,10 @@ STAGED_MIN_BYTES = 1 << 20
 DEPTH = 4
 """Staging buffers per size class: uploads beyond that many in flight wait for one."""
 
+STAGING_CAP_BYTES = 1 << 30
+"""The most staging memory (pinned host memory) one GPU keeps; an upload that would need more,
+with no staging buffer of its size yet, goes through ``wgpuQueueWriteBuffer``."""
+
 
 class StageError(RuntimeError):
     """wgpu-native refused to map a staging buffer for writing."""
@@ -40,6 +44,8 @@ class Uploads:
     def __init__(self, device: Any, queue: Any, ffi: Any, lib: Any, usage: int):
         self.device, self.queue, self.ffi, self.lib = device, queue, ffi, lib
         self.usage = usage
+        self.cap = STAGING_CAP_BYTES
+        self._bytes = 0  # of all staging buffers
         self._lock = threading.Lock()
         self._handed_back = threading.Condition(self._lock)  # a buffer's copy was submitted,
         # or a buffer came back
@@ -57,11 +63,11 @@ class Uploads:
         a staging buffer of ``size_class`` bytes. Raises StageError."""
         nbytes = data.nbytes
         lib, ffi = self.lib, self.ffi
-        if nbytes < STAGED_MIN_BYTES:
+        stage = self._take(size_class) if nbytes >= STAGED_MIN_BYTES else None
+        if stage is None:
             lib.wgpuQueueWriteBuffer(self.queue._internal, target._internal, 0,
                                      ffi.from_buffer(data), nbytes)
             return
-        stage = self._take(size_class)
         try:
             pointer = lib.wgpuBufferGetMappedRange(stage._internal, 0, nbytes)
             if pointer == ffi.NULL:
@@ -92,7 +98,8 @@ class Uploads:
 
     def _take(self, size_class: int) -> Any:
         """A staging buffer of ``size_class`` bytes mapped for writing: a free one, a new one
-        (mapped at creation) while fewer than DEPTH exist, else the first to come back."""
+        (mapped at creation) while fewer than DEPTH exist within the cap, else the first to
+        come back; None when the cap leaves this class no buffer at all."""
         index = self.ffi.new("uint64_t *")
         while True:
             with self._lock:
@@ -104,9 +111,12 @@ class Uploads:
                 if free:
                     return free.pop()
                 count = self._count.get(size_class, 0)
-                if count < DEPTH:
+                if count < DEPTH and self._bytes + size_class <= self.cap:
                     self._count[size_class] = count + 1
+                    self._bytes += size_class
                     break
+                if count == 0:
+                    return None
                 copies = [i for b, i in self._pending.values() if b.size == size_class]
                 if not copies:  # every one is being written by another thread
                     self._handed_back.wait()
@@ -120,6 +130,7 @@ class Uploads:
         except BaseException:
             with self._lock:
                 self._count[size_class] -= 1
+                self._bytes -= size_class
             raise
 
     def _map_again(self, stage: Any, index: int) -> None:
@@ -145,6 +156,7 @@ class Uploads:
                 self._mapped.setdefault(stage.size, []).append(stage)
             else:
                 self._count[stage.size] -= 1
+                self._bytes -= stage.size
                 self._failed.append(int(status))
             self._handed_back.notify_all()
 

@@ -182,6 +182,18 @@ def test_large_uploads_from_several_threads_and_the_checked_path_agree(monkeypat
     np.testing.assert_array_equal(checked, values[5])
 
 
+def test_uploads_beyond_the_staging_cap_go_through_write_buffer(monkeypatch):
+    from fborn.lowering.wgsl.uploads import STAGED_MIN_BYTES
+
+    g = gpu()
+    n = STAGED_MIN_BYTES // 4 * 5 + 7  # a size class no other test uses
+    monkeypatch.setattr(g._uploads, "cap", g._uploads._bytes)  # no room for another buffer
+    value = np.arange(n, dtype=np.float32)
+    (back,) = g.read([g.upload(value)], [n], [np.dtype(np.float32)])
+    np.testing.assert_array_equal(back, value)
+    assert g._uploads._count.get(size_class(n * 4), 0) == 0
+
+
 def test_an_upload_does_not_overtake_work_submitted_before_it():
     import fborn
     from fborn.lowering.wgsl.executable import GpuExecutable
