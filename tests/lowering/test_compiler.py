@@ -76,6 +76,25 @@ def test_strided_views_and_numpy_scalars_as_inputs():
     assert x.flags.writeable and m.flags.writeable
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int32", "bool"])
+def test_rank0_inputs_of_every_kind_match_eager(dtype):
+    """Rank-0 inputs reach the program as numpy scalars: numpy scalars, 0-d arrays, Arrays
+    and Python scalars all give the eager result, NaN and inf included."""
+    f = fborn.jit(lambda a, b: a * b + (a > b))
+    values = [1.5, -2.0] if dtype != "bool" else [True, False]
+    if dtype.startswith("float") or dtype == "bfloat16":
+        values += [np.nan, np.inf]
+    for v in values:
+        a = fnp.asarray(v, dtype=dtype)
+        want = np.asarray(a * a + (a > a))  # eager
+        for arg in (a, np.asarray(a), np.asarray(a)[()]):
+            got = np.asarray(f(arg, a))
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.astype(np.float32), want.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(fborn.jit(lambda x, s: x * s)(np.ones(2), 3)),
+                                  [3.0, 3.0])
+
+
 def test_integer_and_bool_kernels_are_exact():
     x = np.arange(-12, 12, dtype=np.int32).reshape(4, 6)
     y = np.array([3, -2, 5, 7, -1, 4], np.int32)
