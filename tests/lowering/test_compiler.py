@@ -166,6 +166,30 @@ def test_disk_cache_is_hit_by_a_new_process_and_survives_corruption(tmp_path):
     assert float(value) == pytest.approx(np.tanh(1.0) * 3 + 1)
 
 
+LOAD_THEN_COMPILE = textwrap.dedent("""
+    import sys
+    import numpy as np, fborn, fborn.numpy as fnp
+    fborn.config.update("jit_compiler", "numba")
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    cached = fborn.jit(lambda a: fnp.tanh(a @ a.T) + 1.0)(x)
+    fresh = fborn.jit(lambda a: fnp.sum(fnp.exp(a) * float(sys.argv[1]), axis=1))(x)
+    print(float(cached[0, 0]), float(fresh[0]))
+""")
+
+
+def test_a_process_compiles_after_loading_from_the_disk_cache(tmp_path):
+    """Programs load from the disk cache without numba's compiler registries; a program
+    compiled later in the same process still finds them."""
+    env = {**os.environ, "FBORN_CACHE_DIR": str(tmp_path)}
+    x = np.arange(12, dtype=np.float64).reshape(3, 4)
+    for scale in ("2.0", "3.0"):  # the second process loads the first program, compiles anew
+        done = subprocess.run([sys.executable, "-c", LOAD_THEN_COMPILE, scale], env=env,
+                              check=True, capture_output=True, text=True)
+        cached, fresh = map(float, done.stdout.split())
+        assert cached == pytest.approx(np.tanh(x @ x.T)[0, 0] + 1.0)
+        assert fresh == pytest.approx(np.exp(x[0]).sum() * float(scale), rel=1e-6)
+
+
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FBORN_CACHE_DIR", str(tmp_path))
     assert cache_dir() == tmp_path

@@ -30,6 +30,7 @@ import fborn.lowering.rules_indexing  # noqa: F401
 import fborn.lowering.rules_misc  # noqa: F401
 from fborn.core.jaxpr import ClosedJaxpr, PerJaxpr
 from fborn.lowering.kernel_ir import Program
+from fborn.lowering.numba.cache_load import load_without_refresh
 from fborn.lowering.numba.pool import OutputPool
 from fborn.lowering.numba.render import HALF_DTYPES, pooled_outputs, render, scalar_inputs
 from fborn.lowering.passes import optimize
@@ -109,6 +110,7 @@ def compile_source(source: str, purge: bool = False) -> Callable[..., Any]:
             _write_atomically(path, source)
             module = _load_module(path, name)
         fn = _memory[digest] = module.program
+        load_without_refresh(fn)
         return fn
 
 
