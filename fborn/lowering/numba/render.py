@@ -729,6 +729,7 @@ NATIVE_GEMM = (1 << 18, 1 << 23)
 def matmul_code(a: str, b: str, out: str, m: int, k: int, n: int) -> str:
     """Code for ``out = a @ b`` ((m, k) and (k, n) float arrays of one dtype, ``out``
     C-contiguous): BLAS through ``np.dot``, or ``rm.gemm`` (see ``NATIVE_GEMM``)."""
+    a, b = f"rt.writable({a})", f"rt.writable({b})"  # one instance per layout
     if NATIVE_GEMM[0] < m * k * n <= NATIVE_GEMM[1] and n >= 16:
         return f"rm.gemm({a}, np.ascontiguousarray({b}), {out})"
     return f"np.dot({a}, {b}, {out})"
