@@ -209,7 +209,9 @@ class _Entry:
             self._const_values = [_concrete_value(c, c_aval) for c, c_aval in
                                   zip(self.consts, self.jaxpr.in_avals, strict=False)]
             self._native = compiled(self.jaxpr)
-        values = [leaf._value if type(leaf) is ArrayImpl else _concrete_value(leaf, aval)
+        values = [leaf._value if type(leaf) is ArrayImpl
+                  else leaf if isinstance(leaf, np.generic) and leaf.dtype == aval.dtype
+                  else _concrete_value(leaf, aval)
                   for leaf, aval in zip(leaves, self._leaf_avals, strict=True)]
         outs = self._native(*self._const_values, *values)
         return [ArrayImpl(o, w) for o, w in zip(outs, self._weak, strict=True)]

@@ -115,8 +115,9 @@ def compile_source(source: str, purge: bool = False) -> Callable[..., Any]:
 
 
 class Executable:
-    """A compiled jaxpr: call it with numpy arrays, get numpy arrays (in the jaxpr's shapes).
-    Its large outputs are buffers of its ``pools``, recycled once the caller drops them."""
+    """A compiled jaxpr: call it with numpy arrays (or numpy scalars), get numpy arrays (in
+    the jaxpr's shapes). Its large outputs are buffers of its ``pools``, recycled once the
+    caller drops them."""
 
     def __init__(self, closed: ClosedJaxpr):
         self.jaxpr = optimize(closed)
@@ -133,7 +134,7 @@ class Executable:
         self._dump = os.environ.get("FBORN_DUMP_KERNELS") == "1"
         self._first = True
 
-    def __call__(self, *args: np.ndarray) -> list[np.ndarray]:
+    def __call__(self, *args: np.ndarray | np.generic) -> list[np.ndarray]:
         flat = [_scalar_input(a) if scalar else _flat_input(a)
                 for a, scalar in zip(args, self.scalars, strict=True)]
         if self._first:
@@ -168,13 +169,12 @@ def _pool_for(program: Program, name: str) -> OutputPool:
     return OutputPool(info.size, storage)
 
 
-def _scalar_input(a: np.ndarray) -> np.generic:
+def _scalar_input(a: np.ndarray | np.generic) -> np.generic:
     """A rank-0 ``a`` as the generated code takes it: a numpy scalar (16-bit floats as their
     uint16 bits)."""
-    value = np.asarray(a)
-    if value.dtype.itemsize == 2 and value.dtype in HALF_DTYPES:
-        value = value.view(np.uint16)
-    return value[()]
+    if a.dtype.itemsize == 2 and a.dtype in HALF_DTYPES:
+        return np.asarray(a).view(np.uint16)[()]
+    return a[()]
 
 
 def _flat_input(a: np.ndarray) -> np.ndarray:
