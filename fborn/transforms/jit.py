@@ -134,13 +134,17 @@ jit_p.batch = _jit_batch
 jit_p.partial_eval = lambda pe, args, params: partial_eval_call(pe, jit_p, args, params)
 
 
-_disable = threading.local()
+class _Disabled(threading.local):
+    value = False  # per thread: set by ``disable_jit``
+
+
+_disable = _Disabled()
 
 
 @contextlib.contextmanager
 def disable_jit(disable: bool = True) -> Iterator[None]:
     """Within the block, jitted functions run op by op (for debugging with prints)."""
-    previous = getattr(_disable, "value", False)
+    previous = _disable.value
     _disable.value = disable
     try:
         yield
@@ -149,7 +153,7 @@ def disable_jit(disable: bool = True) -> Iterator[None]:
 
 
 def _jit_disabled() -> bool:
-    return getattr(_disable, "value", False) or config.disable_jit
+    return _disable.value or config.disable_jit
 
 
 def _static_key(value: Any, position: str) -> Any:
@@ -168,12 +172,14 @@ class _Entry:
     """One traced signature: the jaxpr (consts as leading inputs), the consts, the output
     treedef, and, once called eagerly under the numba compiler, its executable."""
 
-    __slots__ = ("jaxpr", "consts", "out_tree", "_native", "_const_values", "_weak", "_gpu")
+    __slots__ = ("jaxpr", "consts", "out_tree", "_native", "_const_values", "_leaf_avals",
+                 "_weak", "_gpu")
 
     def __init__(self, jaxpr: ClosedJaxpr, consts: list[Any], out_tree: Any):
         self.jaxpr, self.consts, self.out_tree = jaxpr, consts, out_tree
         self._native: Callable[..., list[np.ndarray]] | None = None
         self._const_values: list[np.ndarray] = []
+        self._leaf_avals = jaxpr.in_avals[len(consts):]
         self._weak = [a.weak_type for a in jaxpr.out_avals]
         self._gpu: dict[int, tuple[Any, list[Any]]] = {}
 
@@ -197,15 +203,16 @@ class _Entry:
     def traced(self) -> tuple[ClosedJaxpr, list[Any], Any]:
         return self.jaxpr, self.consts, self.out_tree
 
-    def run_native(self, leaves: list[Any]) -> list[ArrayImpl]:
+    def run_native(self, leaves: Sequence[Any]) -> list[ArrayImpl]:
         """Run the compiled executable on concrete leaves (the eager fast path of a call)."""
         if self._native is None:
             self._const_values = [_concrete_value(c, c_aval) for c, c_aval in
                                   zip(self.consts, self.jaxpr.in_avals, strict=False)]
             self._native = compiled(self.jaxpr)
-        values = [leaf._value if type(leaf) is ArrayImpl else _concrete_value(leaf, aval)
-                  for leaf, aval in zip(leaves, self.jaxpr.in_avals[len(self.consts):],
-                                        strict=True)]
+        values = [leaf._value if type(leaf) is ArrayImpl
+                  else leaf if isinstance(leaf, np.generic) and leaf.dtype == aval.dtype
+                  else _concrete_value(leaf, aval)
+                  for leaf, aval in zip(leaves, self._leaf_avals, strict=True)]
         outs = self._native(*self._const_values, *values)
         return [ArrayImpl(o, w) for o, w in zip(outs, self._weak, strict=True)]
 
@@ -258,6 +265,12 @@ def _host_key(args: tuple) -> tuple | None:
         else:
             return None
     return tuple(key)
+
+
+def _eager_native() -> bool:
+    """True when a call runs eagerly on the CPU's compiled executables."""
+    return (current_interpreter() is BASE_INTERPRETER and not _jit_disabled()
+            and config.jit_compiler == "numba" and not _gpu_platform())
 
 
 class Jitted:
@@ -335,15 +348,15 @@ class Jitted:
         return entry
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and self._host_entries:
+            hit = self._host_entries.get(_host_key(args))
+            if hit is not None and _eager_native():
+                return hit.out_tree.unflatten(hit.run_native(args))
         if _jit_disabled():
             return self.fun(*args, **kwargs)
         eager = current_interpreter() is BASE_INTERPRETER
         host_key = (_host_key(args) if eager and not kwargs and not self.static_argnums
                     and config.jit_compiler == "numba" else None)
-        if host_key is not None:
-            hit = self._host_entries.get(host_key)
-            if hit is not None and not _gpu_platform():
-                return tree_unflatten(hit.out_tree, hit.run_native(list(args)))
         leaves, key, _, _ = self._signature(args, kwargs)
         entry = self._trace(args, kwargs, key)
         if eager:

@@ -76,6 +76,25 @@ def test_strided_views_and_numpy_scalars_as_inputs():
     assert x.flags.writeable and m.flags.writeable
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int32", "bool"])
+def test_rank0_inputs_of_every_kind_match_eager(dtype):
+    """Rank-0 inputs reach the program as numpy scalars: numpy scalars, 0-d arrays, Arrays
+    and Python scalars all give the eager result, NaN and inf included."""
+    f = fborn.jit(lambda a, b: a * b + (a > b))
+    values = [1.5, -2.0] if dtype != "bool" else [True, False]
+    if dtype.startswith("float") or dtype == "bfloat16":
+        values += [np.nan, np.inf]
+    for v in values:
+        a = fnp.asarray(v, dtype=dtype)
+        want = np.asarray(a * a + (a > a))  # eager
+        for arg in (a, np.asarray(a), np.asarray(a)[()]):
+            got = np.asarray(f(arg, a))
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.astype(np.float32), want.astype(np.float32))
+    np.testing.assert_array_equal(np.asarray(fborn.jit(lambda x, s: x * s)(np.ones(2), 3)),
+                                  [3.0, 3.0])
+
+
 def test_integer_and_bool_kernels_are_exact():
     x = np.arange(-12, 12, dtype=np.int32).reshape(4, 6)
     y = np.array([3, -2, 5, 7, -1, 4], np.int32)
@@ -145,6 +164,30 @@ def test_disk_cache_is_hit_by_a_new_process_and_survives_corruption(tmp_path):
             path.write_bytes(b"\x00garbage\xff" * 3)
     value, _, _ = run_second_process(cache)
     assert float(value) == pytest.approx(np.tanh(1.0) * 3 + 1)
+
+
+LOAD_THEN_COMPILE = textwrap.dedent("""
+    import sys
+    import numpy as np, fborn, fborn.numpy as fnp
+    fborn.config.update("jit_compiler", "numba")
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    cached = fborn.jit(lambda a: fnp.tanh(a @ a.T) + 1.0)(x)
+    fresh = fborn.jit(lambda a: fnp.sum(fnp.exp(a) * float(sys.argv[1]), axis=1))(x)
+    print(float(cached[0, 0]), float(fresh[0]))
+""")
+
+
+def test_a_process_compiles_after_loading_from_the_disk_cache(tmp_path):
+    """Programs load from the disk cache without numba's compiler registries; a program
+    compiled later in the same process still finds them."""
+    env = {**os.environ, "FBORN_CACHE_DIR": str(tmp_path)}
+    x = np.arange(12, dtype=np.float64).reshape(3, 4)
+    for scale in ("2.0", "3.0"):  # the second process loads the first program, compiles anew
+        done = subprocess.run([sys.executable, "-c", LOAD_THEN_COMPILE, scale], env=env,
+                              check=True, capture_output=True, text=True)
+        cached, fresh = map(float, done.stdout.split())
+        assert cached == pytest.approx(np.tanh(x @ x.T)[0, 0] + 1.0)
+        assert fresh == pytest.approx(np.exp(x[0]).sum() * float(scale), rel=1e-6)
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):

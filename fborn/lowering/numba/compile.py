@@ -30,8 +30,9 @@ import fborn.lowering.rules_indexing  # noqa: F401
 import fborn.lowering.rules_misc  # noqa: F401
 from fborn.core.jaxpr import ClosedJaxpr, PerJaxpr
 from fborn.lowering.kernel_ir import Program
+from fborn.lowering.numba.cache_load import load_without_refresh
 from fborn.lowering.numba.pool import OutputPool
-from fborn.lowering.numba.render import HALF_DTYPES, pooled_outputs, render
+from fborn.lowering.numba.render import HALF_DTYPES, pooled_outputs, render, scalar_inputs
 from fborn.lowering.passes import optimize
 from fborn.lowering.schedule import schedule
 
@@ -109,35 +110,43 @@ def compile_source(source: str, purge: bool = False) -> Callable[..., Any]:
             _write_atomically(path, source)
             module = _load_module(path, name)
         fn = _memory[digest] = module.program
+        load_without_refresh(fn)
         return fn
 
 
 class Executable:
-    """A compiled jaxpr: call it with numpy arrays, get numpy arrays (in the jaxpr's shapes).
-    Its large outputs are buffers of its ``pools``, recycled once the caller drops them."""
+    """A compiled jaxpr: call it with numpy arrays (or numpy scalars), get numpy arrays (in
+    the jaxpr's shapes). Its large outputs are buffers of its ``pools``, recycled once the
+    caller drops them."""
 
     def __init__(self, closed: ClosedJaxpr):
         self.jaxpr = optimize(closed)
         self.program: Program = schedule(self.jaxpr)
         self.source, self.parallel = render(self.program)
         self.fn = compile_source(self.source)
+        self.scalars = scalar_inputs(self.program)
         self.constants = [_flat_input(c) for c in self.program.constants.values()]
-        self.out_shapes = [self.program.buffers[o].shape for o in self.program.outputs]
-        self.out_dtypes = [self.program.buffers[o].dtype for o in self.program.outputs]
+        out_info = [self.program.buffers[o] for o in self.program.outputs]
+        # (shape, dtype to view the output as, or None where numba returns it in its dtype)
+        self.out_layouts = [(i.shape, i.dtype if i.dtype in HALF_DTYPES else None)
+                            for i in out_info]
         self.pools = [_pool_for(self.program, name) for name in pooled_outputs(self.program)]
         self._dump = os.environ.get("FBORN_DUMP_KERNELS") == "1"
         self._first = True
 
-    def __call__(self, *args: np.ndarray) -> list[np.ndarray]:
-        flat = [_flat_input(a) for a in args]
+    def __call__(self, *args: np.ndarray | np.generic) -> list[np.ndarray]:
+        flat = [_scalar_input(a) if scalar else _flat_input(a)
+                for a, scalar in zip(args, self.scalars, strict=True)]
         if self._first:
             outs = self._first_call(flat)
-        else:
+        elif self.pools:
             outs = self.fn(*flat, *self.constants, *[pool.take() for pool in self.pools])
-        return [o.reshape(shape) if o.dtype == dtype else o.view(dtype).reshape(shape)
-                for o, shape, dtype in zip(outs, self.out_shapes, self.out_dtypes, strict=True)]
+        else:
+            outs = self.fn(*flat, *self.constants)
+        return [o.reshape(shape) if view is None else o.view(view).reshape(shape)
+                for o, (shape, view) in zip(outs, self.out_layouts, strict=True)]
 
-    def _first_call(self, flat: list[np.ndarray]) -> list[np.ndarray]:
+    def _first_call(self, flat: list[Any]) -> list[np.ndarray]:
         """Call (and so compile) the program; rebuild an unreadable disk cache entry once."""
         start = time.perf_counter()
         try:
@@ -160,12 +169,20 @@ def _pool_for(program: Program, name: str) -> OutputPool:
     return OutputPool(info.size, storage)
 
 
+def _scalar_input(a: np.ndarray | np.generic) -> np.generic:
+    """A rank-0 ``a`` as the generated code takes it: a numpy scalar (16-bit floats as their
+    uint16 bits)."""
+    if a.dtype.itemsize == 2 and a.dtype in HALF_DTYPES:
+        return np.asarray(a).view(np.uint16)[()]
+    return a[()]
+
+
 def _flat_input(a: np.ndarray) -> np.ndarray:
     """``a`` as the generated code takes it: flat, C-ordered, 16-bit floats as their uint16
     bits, and read-only (numba types writable and read-only arrays differently, so passing
     both kinds would compile the program twice)."""
     flat = np.ascontiguousarray(a).reshape(-1)  # a new view object, never a strided one
-    if flat.dtype in HALF_DTYPES:
+    if flat.dtype.itemsize == 2 and flat.dtype in HALF_DTYPES:
         flat = flat.view(np.uint16)
     if flat.flags.writeable:
         flat.flags.writeable = False

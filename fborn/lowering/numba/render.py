@@ -372,6 +372,12 @@ def pooled_outputs(program: Program) -> list[str]:
     return names
 
 
+def scalar_inputs(program: Program) -> list[bool]:
+    """Which inputs the generated function takes as numpy scalars (the rank-0 ones: numba
+    dispatches on a scalar faster than on an array, and the caller builds no array for it)."""
+    return [program.buffers[name].shape == () for name in program.inputs]
+
+
 @dataclass
 class _KernelPart:
     """A kernel printed for an outer loop shared with others: the lines before that loop
@@ -407,8 +413,12 @@ class Renderer:
         p = self.program
         for info in p.buffers.values():
             _check_dtype(info.dtype)
-        params = [*p.inputs, *p.constants, *(f"{out}_out" for out in self.pooled)]
+        scalars = scalar_inputs(p)
+        inputs = [f"{n}_scalar" if s else n for n, s in zip(p.inputs, scalars, strict=True)]
+        params = [*inputs, *p.constants, *(f"{out}_out" for out in self.pooled)]
         body = self.lines
+        body += [f"    {n} = np.full(1, {n}_scalar)"
+                 for n, s in zip(p.inputs, scalars, strict=True) if s]
         self._statements(p.statements)
         outs = ", ".join(p.outputs) + ("," if len(p.outputs) == 1 else "")
         parallel = "True" if self.uses_prange else "False"
@@ -719,6 +729,7 @@ NATIVE_GEMM = (1 << 18, 1 << 23)
 def matmul_code(a: str, b: str, out: str, m: int, k: int, n: int) -> str:
     """Code for ``out = a @ b`` ((m, k) and (k, n) float arrays of one dtype, ``out``
     C-contiguous): BLAS through ``np.dot``, or ``rm.gemm`` (see ``NATIVE_GEMM``)."""
+    a, b = f"rt.writable({a})", f"rt.writable({b})"  # one instance per layout
     if NATIVE_GEMM[0] < m * k * n <= NATIVE_GEMM[1] and n >= 16:
         return f"rm.gemm({a}, np.ascontiguousarray({b}), {out})"
     return f"np.dot({a}, {b}, {out})"

@@ -9,6 +9,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
 _OPTS = {"cache": True, "error_model": "numpy"}
@@ -59,6 +60,19 @@ def rsqrt(typingctx, x):  # noqa: ANN001, ANN202
         return quotient
 
     return x(x), codegen
+
+
+@intrinsic
+def writable(typingctx, arr):  # noqa: ANN001, ANN202
+    """``arr`` typed as a writable array (the same data): a BLAS call on it compiles once for
+    read-only and writable operands alike. Generated code never writes through it."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        return impl_ret_borrowed(context, builder, signature.return_type, args[0])
+
+    return arr.copy(readonly=False)(arr), codegen
 
 
 def _float_pair_intrinsic(name: str, doc: str):  # noqa: ANN202 - returns a numba intrinsic
