@@ -5,10 +5,10 @@ backend (Vulkan on Linux, Metal on macOS, DX12 on Windows) in the order discrete
 virtual, CPU (lavapipe), then any GPU that only another backend reaches. ``gpu(i)`` opens adapter
 ``i`` once (requesting its own limits, and ``shader-f16`` where it exists) and returns the
 ``Gpu`` that owns its queue, a buffer pool and a staging pool. Uploads go through wgpu-native's
-C calls, large ones through staging buffers kept mapped (``uploads``);
-reads copy into pooled mappable staging buffers (one submit, one map per read; no
-``queue.read_buffer``). ``Gpu.sync`` waits for submitted work with a 4-byte read, since
-wgpu-py 0.32's ``on_submitted_work_done_sync`` is unreliable.
+C calls, large ones through staging buffers kept mapped (``uploads``); reads copy into pooled
+mappable staging buffers (one submit, one map per read; no ``queue.read_buffer``). ``Gpu.sync``
+waits for submitted work with a 4-byte read, since wgpu-py 0.32's
+``on_submitted_work_done_sync`` is unreliable.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from fborn.core import dtypes
 from fborn.core.errors import FbornDtypeError, FbornError
 from fborn.lowering.wgsl.native import MapError, native_map
-from fborn.lowering.wgsl.uploads import StageError, native_uploads
+from fborn.lowering.wgsl.uploads import native_uploads
 
 MIN_BUFFER_BYTES = 256
 POOL_CAP_BYTES = 1 << 31
@@ -356,7 +356,7 @@ class Gpu:
             return
         try:
             self._uploads.write(buf.buffer, data, size_class(data.nbytes))
-        except StageError as e:
+        except MapError as e:
             raise GpuError(f"uploading to {self.name}: {e}") from e
 
     def read(self, buffers: Sequence[DeviceBuffer], sizes: Sequence[int],

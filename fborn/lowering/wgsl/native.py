@@ -97,7 +97,7 @@ def native_pass() -> NativePass | None:
 
 
 class MapError(RuntimeError):
-    """wgpu-native refused to map a staging buffer."""
+    """wgpu-native refused to map a staging buffer (for reading or for writing)."""
 
 
 class NativeMap:
@@ -150,6 +150,6 @@ class NativeMap:
 def native_map() -> NativeMap | None:
     """A NativeMap, or None when this wgpu build lacks the entry points (or
     ``FBORN_WGPU_CHECKED=1``): reads then go through wgpu-py's ``map_sync``."""
-    found = wgpu_native(["wgpuBufferMapAsync", "wgpuDevicePoll", "wgpuBufferGetConstMappedRange",
-                      "wgpuBufferUnmap"])
+    found = wgpu_native(["wgpuBufferMapAsync", "wgpuDevicePoll",
+                         "wgpuBufferGetConstMappedRange", "wgpuBufferUnmap"])
     return None if found is None else NativeMap(*found)

@@ -14,12 +14,13 @@ the target and asks wgpu to map it again once the copy is done.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
 import numpy as np
 
-from fborn.lowering.wgsl.native import wgpu_native
+from fborn.lowering.wgsl.native import MapError, wgpu_native
 
 STAGED_MIN_BYTES = 1 << 20
 """Uploads from this size on go through a staging buffer; smaller ones through
@@ -33,10 +34,6 @@ STAGING_CAP_BYTES = 1 << 30
 with no staging buffer of its size yet, goes through ``wgpuQueueWriteBuffer``."""
 
 
-class StageError(RuntimeError):
-    """wgpu-native refused to map a staging buffer for writing."""
-
-
 class Uploads:
     """The uploads of one GPU (``device``, ``queue``: wgpu-py objects) through the wgpu-native
     entry points (``ffi``, ``lib``), with its staging buffers (of ``usage``). Thread-safe."""
@@ -45,7 +42,6 @@ class Uploads:
         self.device, self.queue, self.ffi, self.lib = device, queue, ffi, lib
         self.usage = usage
         self.cap = STAGING_CAP_BYTES
-        self._bytes = 0  # of all staging buffers
         self._lock = threading.Lock()
         self._handed_back = threading.Condition(self._lock)  # a buffer's copy was submitted,
         # or a buffer came back
@@ -53,14 +49,14 @@ class Uploads:
         self._count: dict[int, int] = {}  # staging buffers of each size class
         self._pending: dict[int, tuple[Any, int]] = {}  # map key: (buffer, its copy's index)
         self._failed: list[int] = []
-        self._next_key = 0
+        self._keys = itertools.count()
         self._callback = ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)",
                                       self._on_mapped)
 
     def write(self, target: Any, data: np.ndarray, size_class: int) -> None:
         """Copy the contiguous bytes of ``data`` (a multiple of 4) to the start of the wgpu
         buffer ``target``, after the work submitted before; from STAGED_MIN_BYTES on through
-        a staging buffer of ``size_class`` bytes. Raises StageError."""
+        a staging buffer of ``size_class`` bytes. Raises MapError."""
         nbytes = data.nbytes
         lib, ffi = self.lib, self.ffi
         stage = self._take(size_class) if nbytes >= STAGED_MIN_BYTES else None
@@ -71,7 +67,7 @@ class Uploads:
         try:
             pointer = lib.wgpuBufferGetMappedRange(stage._internal, 0, nbytes)
             if pointer == ffi.NULL:
-                raise StageError("a staging buffer was not mapped for writing")
+                raise MapError("a staging buffer was not mapped for writing")
             np.copyto(np.frombuffer(ffi.buffer(pointer, nbytes), np.uint8),
                       data.reshape(-1).view(np.uint8))
         except BaseException:
@@ -105,15 +101,15 @@ class Uploads:
             with self._lock:
                 if self._failed:
                     status, self._failed = self._failed, []
-                    raise StageError(f"mapping a staging buffer for writing failed (status "
+                    raise MapError(f"mapping a staging buffer for writing failed (status "
                                      f"{status})")
                 free = self._mapped.get(size_class)
                 if free:
                     return free.pop()
                 count = self._count.get(size_class, 0)
-                if count < DEPTH and self._bytes + size_class <= self.cap:
+                held = sum(size * n for size, n in self._count.items())
+                if count < DEPTH and held + size_class <= self.cap:
                     self._count[size_class] = count + 1
-                    self._bytes += size_class
                     break
                 if count == 0:
                     return None
@@ -130,15 +126,13 @@ class Uploads:
         except BaseException:
             with self._lock:
                 self._count[size_class] -= 1
-                self._bytes -= size_class
             raise
 
     def _map_again(self, stage: Any, index: int) -> None:
         """Ask wgpu to map ``stage`` for writing once its copy (submission ``index``) is done;
         it then joins the free buffers (in whichever thread polls the device)."""
         with self._lock:
-            key = self._next_key
-            self._next_key += 1
+            key = next(self._keys)
             self._pending[key] = (stage, index)
             self._handed_back.notify_all()
         info = self.ffi.new("WGPUBufferMapCallbackInfo *")
@@ -156,7 +150,6 @@ class Uploads:
                 self._mapped.setdefault(stage.size, []).append(stage)
             else:
                 self._count[stage.size] -= 1
-                self._bytes -= stage.size
                 self._failed.append(int(status))
             self._handed_back.notify_all()
 

@@ -187,7 +187,7 @@ def test_uploads_beyond_the_staging_cap_go_through_write_buffer(monkeypatch):
 
     g = gpu()
     n = STAGED_MIN_BYTES // 4 * 5 + 7  # a size class no other test uses
-    monkeypatch.setattr(g._uploads, "cap", g._uploads._bytes)  # no room for another buffer
+    monkeypatch.setattr(g._uploads, "cap", 0)  # no room for a new staging buffer
     value = np.arange(n, dtype=np.float32)
     (back,) = g.read([g.upload(value)], [n], [np.dtype(np.float32)])
     np.testing.assert_array_equal(back, value)
